@@ -1,0 +1,193 @@
+"""The integer arithmetic of the accelerator, defined once, vectorised with NumPy.
+
+This module *is* the specification that the HLS kernel implements bit for bit
+(``hls/conv_accel.h``) and that the tests check against independent nested-loop
+references.  Feature maps are HWC arrays (the stream order: pixel by pixel,
+channels fastest).  Activations are int8 (signed) or uint8 (after ReLU6); the
+final depth layer writes int16.
+
+Convolution
+    ``acc[y, x, o] = bias[o] + sum w[o, ky, kx, i] * in[y*s + ky - pad, x*s + kx - pad, i]``
+    with zero padding, exact in 32-bit integers.
+
+Requantisation (per output channel ``o``)
+    ``m = mult[o] if acc >= 0 else mult_neg[o]``   (LeakyReLU folded into ``mult_neg``)
+    ``y = (acc * m + 2**(shift[o]-1)) >> shift[o]``   (arithmetic shift: round half up)
+    ``y += (skip * skip_mult + 2**(skip_shift-1)) >> skip_shift``   (fused residual add)
+    ``out = clamp(y, lo, hi)``   (ReLU6 is ``lo = 0, hi = min(255, round(6 / scale))``)
+
+Bilinear resize (``align_corners=True``, on the processor)
+    Source position ``o * (In - 1) / (Out - 1)`` is split into an index and a
+    fraction rounded half up to ``F`` bits; the four neighbours are weighted
+    with ``(2**F - f) or f`` per axis and the sum is rounded half up by ``>> 2F``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: float32 represents every integer below 2**24 exactly.
+_F32_EXACT = 1 << 24
+
+
+def round_shift(value: np.ndarray, shift: np.ndarray | int) -> np.ndarray:
+    """Round-half-up right shift of int64 values: ``(v + 2**(s-1)) >> s`` (``s >= 1``)."""
+    shift = np.asarray(shift, dtype=np.int64)
+    return (value + (np.int64(1) << (shift - 1))) >> shift
+
+
+def requantize(acc: np.ndarray, mult: np.ndarray, mult_neg: np.ndarray, shift: np.ndarray,
+               lo: int, hi: int, skip: np.ndarray | None = None, skip_mult: int = 0,
+               skip_shift: int = 1) -> np.ndarray:
+    """Requantise 32-bit accumulators to the output range.
+
+    Parameters
+    ----------
+    acc : ndarray of int32 or int64, shape (..., C)
+        Accumulators including bias.
+    mult, mult_neg : ndarray of int, shape (C,)
+        Multipliers (< 2**15) for non-negative and negative accumulators.
+    shift : ndarray of int, shape (C,)
+        Right shifts (>= 1).
+    lo, hi : int
+        Output clamp bounds.
+    skip : ndarray, shape (..., C), optional
+        Residual input, requantised with ``skip_mult``/``skip_shift`` and added.
+    skip_mult, skip_shift : int
+        Residual multiplier and shift.
+
+    Returns
+    -------
+    ndarray of int32
+        Clamped outputs.
+    """
+    acc = acc.astype(np.int64, copy=False)
+    m = np.where(acc >= 0, np.asarray(mult, np.int64), np.asarray(mult_neg, np.int64))
+    y = round_shift(acc * m, np.asarray(shift, np.int64))
+    if skip is not None:
+        y = y + round_shift(skip.astype(np.int64) * np.int64(skip_mult), skip_shift)
+    return np.clip(y, lo, hi).astype(np.int32)
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray, max_abs_a: int, max_abs_b: int) -> np.ndarray:
+    """Exact integer ``a @ b`` through float32 BLAS.
+
+    The K dimension is cut into chunks so that every partial sum stays below
+    2**24, where float32 is exact whatever order BLAS sums in; chunks are then
+    added in int64.  This is what makes the emulator as fast as a float model.
+    """
+    k = a.shape[1]
+    chunk = max(1, _F32_EXACT // max(1, max_abs_a * max_abs_b))
+    af = a.astype(np.float32)
+    bf = b.astype(np.float32)
+    if k <= chunk:
+        return (af @ bf).astype(np.int64)
+    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    for start in range(0, k, chunk):
+        out += (af[:, start:start + chunk] @ bf[start:start + chunk]).astype(np.int64)
+    return out
+
+
+def _pad_hw(x: np.ndarray, pad: int) -> np.ndarray:
+    if pad == 0:
+        return x
+    return np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+
+
+def conv_out_size(size: int, ksize: int, stride: int, pad: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + 2 * pad - ksize) // stride + 1
+
+
+def _act_max(x: np.ndarray) -> int:
+    """Largest magnitude an int8/uint8 tensor can hold (for the chunking bound)."""
+    return 255 if x.dtype == np.uint8 else 128
+
+
+def conv_acc(x: np.ndarray, weights: np.ndarray, bias: np.ndarray, kind: str, stride: int,
+             pad: int) -> np.ndarray:
+    """32-bit accumulators of one convolution layer.
+
+    Parameters
+    ----------
+    x : ndarray of int8 or uint8, shape (H, W, Cin)
+        Input feature map.
+    weights : ndarray of int8
+        ``(Cout, k, k, Cin)`` for ``conv3x3``/``pw1x1``, ``(C, 3, 3)`` for ``dw3x3``.
+    bias : ndarray of int32, shape (Cout,)
+        Bias in accumulator units.
+    kind : {"conv3x3", "dw3x3", "pw1x1"}
+        Layer kind.
+    stride, pad : int
+        Stride and zero padding.
+
+    Returns
+    -------
+    ndarray of int64, shape (Ho, Wo, Cout)
+    """
+    h, w, cin = x.shape
+    k = 1 if kind == "pw1x1" else 3
+    ho, wo = conv_out_size(h, k, stride, pad), conv_out_size(w, k, stride, pad)
+    xp = _pad_hw(x, pad)
+    if kind == "dw3x3":
+        acc = np.zeros((ho, wo, cin), dtype=np.int32)
+        xi = xp.astype(np.int32)
+        w32 = weights.astype(np.int32)
+        for ky in range(3):
+            for kx in range(3):
+                window = xi[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+                acc += window * w32[:, ky, kx]
+        return acc.astype(np.int64) + bias.astype(np.int64)
+    cout = weights.shape[0]
+    if k == 1:
+        cols = xp[:stride * (ho - 1) + 1:stride, :stride * (wo - 1) + 1:stride].reshape(ho * wo, cin)
+    else:
+        taps = [xp[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+                for ky in range(3) for kx in range(3)]
+        cols = np.stack(taps, axis=2).reshape(ho * wo, 9 * cin)
+    wmat = weights.reshape(cout, k * k * cin).T
+    acc = _exact_matmul(cols, wmat, _act_max(x), 128)
+    return acc.reshape(ho, wo, cout) + bias.astype(np.int64)
+
+
+def resize_coeffs(in_size: int, out_size: int, frac_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour indices and fixed-point fractions for align-corners bilinear resize.
+
+    Returns
+    -------
+    (i0, i1, frac) : ndarrays of int64, shape (out_size,)
+        ``out[o] ~ in[i0] * (2**F - frac) + in[i1] * frac``.
+    """
+    o = np.arange(out_size, dtype=np.int64)
+    if out_size == 1 or in_size == 1:
+        i0 = np.zeros(out_size, dtype=np.int64)
+        frac = np.zeros(out_size, dtype=np.int64)
+    else:
+        den = out_size - 1
+        num = o * (in_size - 1)
+        i0 = num // den
+        rem = num - i0 * den
+        frac = (rem * (2 << frac_bits) + den) // (2 * den)  # rem / den rounded half up to F bits
+        carry = frac >> frac_bits  # a fraction that rounded up to 1.0 moves to the next sample
+        i0 = i0 + carry
+        frac = frac - (carry << frac_bits)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    return i0, i1, frac
+
+
+def resize_bilinear(x: np.ndarray, out_h: int, out_w: int, frac_bits: int) -> np.ndarray:
+    """Integer bilinear resize (align_corners=True) of an HWC int8/uint8 map.
+
+    The result keeps the input's scale and dtype (a convex combination cannot
+    leave the input range).
+    """
+    one = np.int32(1 << frac_bits)
+    y0, y1, fy = resize_coeffs(x.shape[0], out_h, frac_bits)
+    x0, x1, fx = resize_coeffs(x.shape[1], out_w, frac_bits)
+    xi = x.astype(np.int32)
+    fy32 = fy.astype(np.int32)[:, None, None]
+    vertical = xi[y0] * (one - fy32) + xi[y1] * fy32
+    fx32 = fx.astype(np.int32)[None, :, None]
+    total = vertical[:, x0] * (one - fx32) + vertical[:, x1] * fx32
+    out = (total + np.int32(1 << (2 * frac_bits - 1))) >> (2 * frac_bits)
+    return out.astype(x.dtype)

@@ -1,0 +1,111 @@
+"""Program execution: the shared layer-by-layer runner and the NumPy emulator backend.
+
+:class:`ProgramRunner` walks a :class:`~pynq_depth.program.Program`, runs the
+processor-side commands (input quantisation, resize, concat) itself and hands
+every convolution to :meth:`ProgramRunner.run_conv`.  The emulator implements
+that with :mod:`pynq_depth.arith`; the C-simulation and board backends override
+only ``run_conv``, so all backends share one definition of everything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .arith import conv_acc, requantize, resize_bilinear
+from .config import HwConfig, default_config
+from .program import ConvCmd, HostCmd, Program
+
+NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
+
+
+def quantize_input(program: Program, rgb: np.ndarray) -> np.ndarray:
+    """Map a uint8 RGB image (H, W, 3) to the program's int8 input with its lookup table."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+    if rgb.shape[:2] != tuple(program.input_hw):
+        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, the program expects "
+                         f"{program.input_hw[1]}x{program.input_hw[0]}")
+    lut = program.input_lut
+    return np.stack([lut[c][rgb[..., c]] for c in range(3)], axis=-1)
+
+
+class ProgramRunner:
+    """Executes programs; subclasses provide the convolution engine.
+
+    Parameters
+    ----------
+    config : HwConfig, optional
+        Accelerator configuration (packaged default when omitted).
+    """
+
+    name = "abstract"
+
+    def __init__(self, config: HwConfig | None = None) -> None:
+        self.config = config or default_config()
+        #: Seconds spent per command in the last run, by command name.
+        self.layer_times: dict[str, float] = {}
+
+    def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
+        """Execute one accelerator command (overridden by each backend)."""
+        raise NotImplementedError
+
+    def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
+            on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Run a whole network on one image.
+
+        Parameters
+        ----------
+        program : Program
+            Quantised network.
+        rgb : ndarray of uint8, shape (H, W, 3)
+            Image already at ``program.input_hw``.
+        trace : bool
+            Return every tensor by name instead of only the output.
+        on_layer : callable, optional
+            Called with (tensor name, value) after every command.
+
+        Returns
+        -------
+        ndarray of int16 (Ho, Wo, 1), or dict of all tensors when ``trace``.
+        """
+        tensors: dict[str, np.ndarray] = {"input": quantize_input(program, rgb)}
+        self.layer_times = {}
+        for cmd in program.commands:
+            start = time.perf_counter()
+            out_dtype = program.tensors[cmd.output].dtype
+            if isinstance(cmd, ConvCmd):
+                skip = tensors[cmd.skip] if cmd.skip is not None else None
+                result = self.run_conv(cmd, tensors[cmd.input], skip, out_dtype)
+            else:
+                result = run_host_command(cmd, tensors, program, self.config)
+            tensors[cmd.output] = result
+            self.layer_times[cmd.name or cmd.output] = time.perf_counter() - start
+            if on_layer is not None:
+                on_layer(cmd.output, result)
+        return tensors if trace else tensors[program.output]
+
+
+def run_host_command(cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program, config: HwConfig) -> np.ndarray:
+    """Run a processor-side command (the same for every backend)."""
+    if cmd.op == "resize":
+        h, w, _ = program.tensors[cmd.output].shape
+        return resize_bilinear(tensors[cmd.inputs[0]], h, w, config.resize_frac_bits)
+    if cmd.op == "concat":
+        return np.concatenate([tensors[name] for name in cmd.inputs], axis=-1)
+    raise ValueError(f"unknown host op {cmd.op!r}")
+
+
+class Emulator(ProgramRunner):
+    """The bit-exact NumPy emulator: the executable specification of the hardware."""
+
+    name = "emulator"
+
+    def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
+        """Convolution + requantisation exactly as :mod:`pynq_depth.arith` defines them."""
+        acc = conv_acc(x, cmd.weights, cmd.bias, cmd.kind, cmd.stride, cmd.pad)
+        out = requantize(acc, cmd.mult, cmd.mult_neg, cmd.shift, cmd.lo, cmd.hi,
+                         skip=skip, skip_mult=cmd.skip_mult, skip_shift=cmd.skip_shift)
+        return out.astype(NUMPY_DTYPES[out_dtype])

@@ -1,0 +1,179 @@
+"""Float reference model (torch): MobileNetV2 encoder + DenseDepth decoder.
+
+The module tree is built from :func:`pynq_depth.netspec.build_graph`, so that
+
+* parameter names are torchvision's (``encoder.original_model.features.*``) and
+  the public DenseDepth-MobileNetV2 port's (``decoder.up0.convA.*``), and
+* ``forward`` executes exactly the node list the quantiser lowers, which keeps
+  the float reference and the integer program structurally identical.
+
+torch is only needed here and in host tooling; the runtime path never imports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .netspec import ModelSpec, Node, build_graph, get_spec
+
+LEAKY_SLOPE = 0.2
+
+
+def _ensure_path(root: nn.Module, dotted: str) -> tuple[nn.Module, str]:
+    """Create empty container modules along ``dotted`` and return (parent, leaf name)."""
+    parts = dotted.split(".")
+    parent = root
+    for part in parts[:-1]:
+        if not hasattr(parent, part):
+            parent.add_module(part, nn.Module())
+        parent = getattr(parent, part)
+    return parent, parts[-1]
+
+
+class DepthModel(nn.Module):
+    """DenseDepth-style depth network on a MobileNetV2 encoder.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str, optional
+        Network configuration or its name (board default when omitted).
+
+    Notes
+    -----
+    ``forward`` takes an ImageNet-normalised batch (N, 3, H, W) and returns
+    (N, 1, H/2, W/2) in DenseDepth's target space ``1000 / depth_cm``; see
+    :func:`pynq_depth.depth.prediction_to_metres`.  Any input size >= 32x32
+    works; the graph is rebuilt (and cached) per input size.
+    """
+
+    def __init__(self, spec: ModelSpec | str | None = None) -> None:
+        super().__init__()
+        self.spec = spec if isinstance(spec, ModelSpec) else get_spec(spec)
+        self._graphs: dict[tuple[int, int], list[Node]] = {}
+        for node in self.graph(self.spec.input_hw):
+            if node.op != "conv":
+                continue
+            groups = node.cin if node.kind == "dw3x3" else 1
+            conv = nn.Conv2d(node.cin, node.cout, node.ksize, node.stride, node.pad,
+                             groups=groups, bias=not node.bn)
+            parent, leaf = _ensure_path(self, node.conv_name)
+            parent.add_module(leaf, conv)
+            if node.bn:
+                parent, leaf = _ensure_path(self, node.bn_name)
+                parent.add_module(leaf, nn.BatchNorm2d(node.cout))
+
+    def graph(self, input_hw: tuple[int, int]) -> list[Node]:
+        """Node list for an input size (cached)."""
+        if input_hw not in self._graphs:
+            self._graphs[input_hw] = build_graph(self.spec, input_hw)
+        return self._graphs[input_hw]
+
+    def conv_modules(self, node: Node) -> tuple[nn.Conv2d, nn.BatchNorm2d | None]:
+        """The Conv2d and optional BatchNorm2d of a conv node."""
+        conv = self.get_submodule(node.conv_name)
+        bn = self.get_submodule(node.bn_name) if node.bn else None
+        return conv, bn  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor, return_all: bool = False) -> Any:
+        """Run the network.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (N, 3, H, W) ImageNet-normalised input.
+        return_all : bool
+            Also return every intermediate tensor by name (for calibration).
+        """
+        tensors: dict[str, torch.Tensor] = {"input": x}
+        for node in self.graph((int(x.shape[2]), int(x.shape[3]))):
+            if node.op == "conv":
+                conv, bn = self.conv_modules(node)
+                y = conv(tensors[node.inputs[0]])
+                if bn is not None:
+                    y = bn(y)
+                if node.act == "relu6":
+                    y = F.relu6(y)
+                elif node.act == "leaky":
+                    y = F.leaky_relu(y, LEAKY_SLOPE)
+                if node.residual is not None:
+                    y = y + tensors[node.residual]
+            elif node.op == "resize":
+                h, w, _ = node.out_shape
+                y = F.interpolate(tensors[node.inputs[0]], size=(h, w), mode="bilinear", align_corners=True)
+            elif node.op == "concat":
+                y = torch.cat([tensors[name] for name in node.inputs], dim=1)
+            else:  # pragma: no cover - netspec only makes the three kinds
+                raise ValueError(node.op)
+            tensors[node.output] = y
+        return tensors if return_all else tensors["depth"]
+
+
+def load_imagenet_encoder(model: DepthModel, path: str | Path) -> int:
+    """Initialise the encoder from a torchvision MobileNetV2 ImageNet checkpoint.
+
+    Parameters
+    ----------
+    model : DepthModel
+        Model to update in place.
+    path : str or Path
+        ``mobilenet_v2-b0353104.pth`` (torchvision key names ``features.*``).
+
+    Returns
+    -------
+    int
+        Number of tensors loaded.
+    """
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    mapped = {f"encoder.original_model.{k}": v for k, v in state.items() if k.startswith("features.")}
+    own = model.state_dict()
+    missing = [k for k in own if k.startswith("encoder.") and k not in mapped and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"{path}: not a MobileNetV2 checkpoint, {len(missing)} encoder tensors missing (e.g. {missing[0]})")
+    for key, value in mapped.items():
+        if key in own and own[key].shape != value.shape:
+            raise ValueError(f"{path}: shape mismatch for {key}: {tuple(value.shape)} vs {tuple(own[key].shape)}")
+    model.load_state_dict({**own, **{k: v for k, v in mapped.items() if k in own}})
+    return len(mapped)
+
+
+def save_checkpoint(model: DepthModel, path: str | Path, **extra: Any) -> None:
+    """Save a float checkpoint ``{"spec": name, "state_dict": ..., **extra}`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"spec": model.spec.name, "state_dict": model.state_dict(), **extra}, str(tmp))
+    tmp.replace(path)
+
+
+def load_checkpoint(path: str | Path, spec: str | None = None) -> tuple[DepthModel, dict[str, Any]]:
+    """Load a float checkpoint written by :func:`save_checkpoint` or a bare state dict.
+
+    A bare state dict with the public port's keys loads into ``densedepth-mnv2``
+    (or ``spec``); extra keys such as torchvision's ``classifier.*`` are ignored.
+
+    Returns
+    -------
+    (DepthModel, dict)
+        The model in eval mode and the checkpoint's extra entries.
+    """
+    blob = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(blob, dict) and "state_dict" in blob:
+        state, extra = blob["state_dict"], {k: v for k, v in blob.items() if k != "state_dict"}
+        spec = spec or extra.get("spec")
+    else:
+        state, extra = blob, {}
+        spec = spec or "densedepth-mnv2"
+    model = DepthModel(spec)
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if k in own}
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"{path}: checkpoint does not match model {model.spec.name!r} "
+                         f"({len(missing)} tensors missing, e.g. {missing[0]})")
+    model.load_state_dict({**own, **state})
+    model.eval()
+    return model, extra

@@ -1,0 +1,1 @@
+"""Training-data utilities: procedural scene rendering and augmentation."""

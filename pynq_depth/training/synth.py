@@ -1,0 +1,1069 @@
+"""Procedural indoor-scene renderer producing RGB images with exact metric depth.
+
+The renderer ray casts an analytic scene (a box-shaped room with door and
+window openings, furniture made of yaw-rotated boxes, vertical cylinders and
+spheres) for every pixel at once with numpy.  It needs no downloads: surface
+textures are generated procedurally, optionally mixed with the photographs
+that ship inside ``skimage.data`` (scikit-image is imported lazily and is not
+required).
+
+Conventions
+-----------
+* World frame: ``x`` and ``y`` span the floor, ``z`` points up, the floor is
+  ``z = 0`` and the room occupies ``[0, size_x] x [0, size_y] x [0, ceiling]``.
+* Camera frame: OpenCV style, ``x`` right, ``y`` down, ``z`` forward.  The ray
+  through pixel index ``(u, v)`` has camera-frame direction
+  ``((u - cx) / fx, (v - cy) / fy, 1)``; because its ``z`` component is one,
+  the ray parameter ``t`` of a hit *is* the z-depth along the optical axis,
+  which is the depth convention of NYU Depth v2.
+* Depth is clipped to ``[MIN_DEPTH_M, MAX_DEPTH_M]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "MIN_DEPTH_M",
+    "MAX_DEPTH_M",
+    "NYU_FOCAL_PX",
+    "Camera",
+    "Material",
+    "Opening",
+    "Room",
+    "Primitive",
+    "Group",
+    "Light",
+    "Scene",
+    "texture_names",
+    "sample_scene",
+    "render_scene_description",
+    "render_scene",
+    "SyntheticIndoorDataset",
+]
+
+MIN_DEPTH_M = 0.1
+MAX_DEPTH_M = 10.0
+# NYU Depth v2 Kinect colour focal length at 640x480.
+NYU_FOCAL_PX = 518.8579
+
+TEXTURE_SIZE = 256  # power of two so texel wrap-around is a bit mask
+_TEXTURE_MASK = TEXTURE_SIZE - 1
+_PHOTO_TILE = TEXTURE_SIZE // 2  # photos are mirror-tiled 2x2 to be seamless
+
+# Primitive id layout in the id buffer.
+_ROOM_ID = 0
+_BACKGROUND_ID_BASE = 1  # one id per opening
+_MAX_OPENINGS = 30
+_PART_ID_BASE = _BACKGROUND_ID_BASE + _MAX_OPENINGS
+
+_RAY_EPS = 1e-4
+_SHADOW_OFFSET_M = 0.01
+
+
+# --------------------------------------------------------------------------
+# Scene description
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera with yaw/pitch/roll orientation.
+
+    Parameters
+    ----------
+    position : numpy.ndarray
+        Optical centre in world coordinates, shape ``(3,)``, metres.
+    yaw : float
+        Rotation about the world ``z`` axis in radians; ``0`` looks along +y,
+        positive turns left (towards -x).
+    pitch : float
+        Rotation about the camera ``x`` axis in radians; positive looks up.
+    roll : float
+        Rotation about the optical axis in radians.
+    height, width : int
+        Image size in pixels.
+    fx, fy, cx, cy : float
+        Intrinsics in pixels.
+    """
+
+    position: np.ndarray
+    yaw: float
+    pitch: float
+    roll: float
+    height: int
+    width: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    @classmethod
+    def nyu_like(
+        cls,
+        position: np.ndarray,
+        yaw: float,
+        pitch: float,
+        roll: float,
+        height: int,
+        width: int,
+    ) -> "Camera":
+        """Build a camera with NYU-like intrinsics scaled to ``width``.
+
+        Parameters
+        ----------
+        position : numpy.ndarray
+            Optical centre, shape ``(3,)``.
+        yaw, pitch, roll : float
+            Orientation in radians (see class docstring).
+        height, width : int
+            Image size in pixels.
+
+        Returns
+        -------
+        Camera
+            Camera with ``fx = fy = 518.86 * width / 640`` and the principal
+            point at ``(width / 2, height / 2)``.
+        """
+        focal = NYU_FOCAL_PX * width / 640.0
+        return cls(
+            position=np.asarray(position, dtype=np.float64),
+            yaw=float(yaw),
+            pitch=float(pitch),
+            roll=float(roll),
+            height=int(height),
+            width=int(width),
+            fx=focal,
+            fy=focal,
+            cx=width / 2.0,
+            cy=height / 2.0,
+        )
+
+    def world_from_camera(self) -> np.ndarray:
+        """Rotation matrix taking camera-frame vectors to the world frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            Orthonormal matrix of shape ``(3, 3)``.
+        """
+        # Columns are the camera x (right), y (down), z (forward) axes in the
+        # world for yaw = pitch = roll = 0.
+        base = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+        cos_yaw, sin_yaw = math.cos(self.yaw), math.sin(self.yaw)
+        yaw_rotation = np.array([[cos_yaw, -sin_yaw, 0.0], [sin_yaw, cos_yaw, 0.0], [0.0, 0.0, 1.0]])
+        cos_p, sin_p = math.cos(self.pitch), math.sin(self.pitch)
+        pitch_rotation = np.array([[1.0, 0.0, 0.0], [0.0, cos_p, -sin_p], [0.0, sin_p, cos_p]])
+        cos_r, sin_r = math.cos(self.roll), math.sin(self.roll)
+        roll_rotation = np.array([[cos_r, -sin_r, 0.0], [sin_r, cos_r, 0.0], [0.0, 0.0, 1.0]])
+        return yaw_rotation @ base @ pitch_rotation @ roll_rotation
+
+    def ray_directions(self) -> np.ndarray:
+        """World-space ray directions whose camera-frame z component is one.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32`` array of shape ``(3, height, width)``.
+        """
+        rows = (np.arange(self.height, dtype=np.float64) - self.cy) / self.fy
+        cols = (np.arange(self.width, dtype=np.float64) - self.cx) / self.fx
+        rotation = self.world_from_camera()
+        # d_world = R @ (x, y, 1): build it as a sum of outer products.
+        directions = (
+            rotation[:, 0, None, None] * cols[None, None, :]
+            + rotation[:, 1, None, None] * rows[None, :, None]
+            + rotation[:, 2, None, None]
+        )
+        return directions.astype(np.float32)
+
+    def project_box_to_pixels(self, corners: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Conservative pixel rectangle covering a set of world points.
+
+        Parameters
+        ----------
+        corners : numpy.ndarray
+            World points of shape ``(N, 3)`` whose convex hull bounds an object.
+
+        Returns
+        -------
+        tuple of int or None
+            ``(row_start, row_stop, col_start, col_stop)`` covering the
+            projection, the full image when a point is behind the camera, or
+            ``None`` when the projection misses the image.
+        """
+        camera_points = (corners - self.position) @ self.world_from_camera()
+        depth = camera_points[:, 2]
+        if np.any(depth < 0.05):
+            # Points behind the camera make the projection unbounded.
+            return 0, self.height, 0, self.width
+        u = self.fx * camera_points[:, 0] / depth + self.cx
+        v = self.fy * camera_points[:, 1] / depth + self.cy
+        # One pixel of padding absorbs float rounding at the edges.
+        col_start = max(int(math.floor(u.min())) - 1, 0)
+        col_stop = min(int(math.ceil(u.max())) + 2, self.width)
+        row_start = max(int(math.floor(v.min())) - 1, 0)
+        row_stop = min(int(math.ceil(v.max())) + 2, self.height)
+        if col_start >= col_stop or row_start >= row_stop:
+            return None
+        return row_start, row_stop, col_start, col_stop
+
+
+@dataclass(frozen=True)
+class Material:
+    """Surface appearance.
+
+    The albedo is ``colour_a + (colour_b - colour_a) * texel`` in linear RGB,
+    so a grey pattern texture blends two colours while a photo texture is used
+    with ``colour_a = 0`` and ``colour_b`` as a tint.
+
+    Parameters
+    ----------
+    texture : int
+        Index into the texture bank (see :func:`texture_names`).
+    colour_a, colour_b : tuple of float
+        Linear RGB colours in ``[0, 1]``.
+    texels_per_metre : float
+        Texture scale.
+    offset_u, offset_v : float
+        Texel offsets.
+    v_sign : float
+        ``-1`` flips the texture vertically (used so photos appear upright).
+    emission : float
+        Added radiance as a multiple of the albedo (windows to the outside).
+    """
+
+    texture: int
+    colour_a: tuple[float, float, float]
+    colour_b: tuple[float, float, float]
+    texels_per_metre: float
+    offset_u: float = 0.0
+    offset_v: float = 0.0
+    v_sign: float = 1.0
+    emission: float = 0.0
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A rectangular hole in a wall (door or window).
+
+    Parameters
+    ----------
+    wall : int
+        Wall index: 0 is ``x = 0``, 1 is ``x = size_x``, 2 is ``y = 0``,
+        3 is ``y = size_y``.
+    centre : float
+        Centre of the opening along the wall (world x for walls 2/3, world y
+        for walls 0/1), metres.
+    width : float
+        Horizontal extent in metres.
+    bottom, top : float
+        Vertical extent in metres above the floor.
+    material : int
+        Material of whatever is seen through the opening.
+    """
+
+    wall: int
+    centre: float
+    width: float
+    bottom: float
+    top: float
+    material: int
+
+
+@dataclass(frozen=True)
+class Room:
+    """An axis-aligned room and the larger box seen through its openings.
+
+    Parameters
+    ----------
+    size_x, size_y : float
+        Floor dimensions in metres.
+    ceiling_height : float
+        Height of the ceiling in metres.
+    wall_material, floor_material, ceiling_material : int
+        Material indices.
+    openings : list of Opening
+        Doors and windows.
+    background_margin : float
+        How far beyond the walls the background box extends, metres.
+    """
+
+    size_x: float
+    size_y: float
+    ceiling_height: float
+    wall_material: int
+    floor_material: int
+    ceiling_material: int
+    openings: list[Opening] = field(default_factory=list)
+    background_margin: float = 3.0
+
+    @property
+    def low_corner(self) -> np.ndarray:
+        """Minimum corner of the room box, shape ``(3,)``."""
+        return np.array([0.0, 0.0, 0.0])
+
+    @property
+    def high_corner(self) -> np.ndarray:
+        """Maximum corner of the room box, shape ``(3,)``."""
+        return np.array([self.size_x, self.size_y, self.ceiling_height])
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One analytic solid.
+
+    Parameters
+    ----------
+    kind : str
+        ``"box"`` (yaw-rotated box), ``"cylinder"`` (vertical, capped) or
+        ``"sphere"``.
+    centre : numpy.ndarray
+        World centre, shape ``(3,)``.
+    half_extents : numpy.ndarray
+        Box: half sizes along its local axes.  Cylinder: ``(radius, radius,
+        half_height)``.  Sphere: ``(radius, radius, radius)``.
+    yaw : float
+        Rotation of a box about the world z axis, radians.
+    material : int
+        Material index.
+    group : int
+        Index of the :class:`Group` whose bounding box contains this part.
+    """
+
+    kind: str
+    centre: np.ndarray
+    half_extents: np.ndarray
+    yaw: float
+    material: int
+    group: int
+
+    def bounding_corners(self) -> np.ndarray:
+        """World corners of a box bounding the primitive, shape ``(8, 3)``."""
+        return _box_corners(self.centre, self.half_extents, self.yaw if self.kind == "box" else 0.0)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Bounding box of a piece of furniture, used to cull shadow rays.
+
+    Parameters
+    ----------
+    centre : numpy.ndarray
+        World centre, shape ``(3,)``.
+    half_extents : numpy.ndarray
+        Half sizes along the group's local axes, shape ``(3,)``.
+    yaw : float
+        Rotation about world z, radians.
+    """
+
+    centre: np.ndarray
+    half_extents: np.ndarray
+    yaw: float
+
+
+@dataclass(frozen=True)
+class Light:
+    """Isotropic point light.
+
+    Parameters
+    ----------
+    position : numpy.ndarray
+        World position, shape ``(3,)``.
+    colour : tuple of float
+        Linear RGB intensity multiplier.
+    power : float
+        Irradiance scale; received light is ``power / (1 + distance**2)``.
+    casts_shadows : bool
+        Whether shadow rays are traced for this light.
+    """
+
+    position: np.ndarray
+    colour: tuple[float, float, float]
+    power: float
+    casts_shadows: bool = True
+
+
+@dataclass
+class Scene:
+    """Everything needed to render one frame.
+
+    Parameters
+    ----------
+    camera : Camera
+        The viewpoint.
+    room : Room
+        Walls, floor, ceiling and openings.
+    materials : list of Material
+        Materials referenced by index.
+    primitives : list of Primitive
+        Furniture parts.
+    groups : list of Group
+        Furniture bounding boxes.
+    lights : list of Light
+        Point lights.
+    ambient : float
+        Ambient irradiance.
+    exposure : float
+        Target mean linear luminance of the frame.
+    white_balance : tuple of float
+        Per-channel gain applied before tone mapping.
+    """
+
+    camera: Camera
+    room: Room
+    materials: list[Material]
+    primitives: list[Primitive] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    lights: list[Light] = field(default_factory=list)
+    ambient: float = 0.25
+    exposure: float = 0.2
+    white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+def _box_corners(centre: np.ndarray, half_extents: np.ndarray, yaw: float) -> np.ndarray:
+    """Return the 8 world corners of a yaw-rotated box, shape ``(8, 3)``."""
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
+    local = signs * np.asarray(half_extents, dtype=np.float64)
+    cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+    world = np.empty_like(local)
+    world[:, 0] = cos_yaw * local[:, 0] - sin_yaw * local[:, 1]
+    world[:, 1] = sin_yaw * local[:, 0] + cos_yaw * local[:, 1]
+    world[:, 2] = local[:, 2]
+    return world + np.asarray(centre, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------
+# Textures
+# --------------------------------------------------------------------------
+
+
+def _periodic_value_noise(rng: np.random.Generator, cells_y: int, cells_x: int) -> np.ndarray:
+    """Smooth tileable noise of shape ``(TEXTURE_SIZE, TEXTURE_SIZE)`` in [0, 1]."""
+    lattice = rng.random((cells_y, cells_x))
+
+    def interpolation_weights(cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        position = np.arange(TEXTURE_SIZE) * cells / TEXTURE_SIZE
+        index = np.floor(position).astype(np.int64)
+        fraction = position - index
+        fraction = fraction * fraction * (3.0 - 2.0 * fraction)  # smoothstep avoids grid creases
+        return index % cells, (index + 1) % cells, fraction
+
+    y0, y1, fy = interpolation_weights(cells_y)
+    x0, x1, fx = interpolation_weights(cells_x)
+    rows = lattice[y0] * (1.0 - fy[:, None]) + lattice[y1] * fy[:, None]
+    return rows[:, x0] * (1.0 - fx[None, :]) + rows[:, x1] * fx[None, :]
+
+
+def _fractal_noise(rng: np.random.Generator, base_cells: int, octaves: int, anisotropy: int = 1) -> np.ndarray:
+    """Sum of value-noise octaves normalised to [0, 1]."""
+    total = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE))
+    amplitude_sum = 0.0
+    for octave in range(octaves):
+        cells = min(base_cells * 2**octave, TEXTURE_SIZE)
+        amplitude = 0.5**octave
+        total += amplitude * _periodic_value_noise(rng, cells, max(cells // anisotropy, 1))
+        amplitude_sum += amplitude
+    total /= amplitude_sum
+    return (total - total.min()) / max(total.max() - total.min(), 1e-9)
+
+
+def _texture_coordinates() -> tuple[np.ndarray, np.ndarray]:
+    """Row and column coordinates in [0, 1) for a texture image."""
+    axis = np.arange(TEXTURE_SIZE) / TEXTURE_SIZE
+    return np.meshgrid(axis, axis, indexing="ij")
+
+
+def _wood_grain(rng: np.random.Generator) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    warp = _fractal_noise(rng, 2, 3, anisotropy=1)
+    # Grain runs along rows; an integer ring count keeps the texture tileable.
+    rings = np.sin(2.0 * np.pi * (cols * 9 + 2.5 * warp + 0.3 * np.sin(2 * np.pi * rows)))
+    fibres = _fractal_noise(rng, 32, 3, anisotropy=8)
+    return np.clip(0.55 + 0.25 * rings + 0.25 * (fibres - 0.5), 0.0, 1.0)
+
+
+def _parquet(rng: np.random.Generator) -> np.ndarray:
+    grain = _wood_grain(rng)
+    rows, cols = _texture_coordinates()
+    planks_across = 4
+    plank_index = np.floor(cols * planks_across).astype(np.int64)
+    # Stagger plank ends so the joints do not line up.
+    shifted_rows = (rows + plank_index * 0.37) % 1.0
+    board_index = np.floor(shifted_rows * 2).astype(np.int64)
+    board_tone = rng.uniform(0.75, 1.0, size=(planks_across, 2))[plank_index, board_index]
+    seam = (np.abs((cols * planks_across) % 1.0 - 0.5) > 0.485) | (np.abs((shifted_rows * 2) % 1.0 - 0.5) > 0.49)
+    pattern = grain * board_tone
+    pattern[seam] *= 0.45
+    return pattern
+
+
+def _tiles(rng: np.random.Generator, tiles_across: int, grout_fraction: float) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    tile_row = np.floor(rows * tiles_across).astype(np.int64)
+    tile_col = np.floor(cols * tiles_across).astype(np.int64)
+    tone = rng.uniform(0.8, 1.0, size=(tiles_across, tiles_across))[tile_row, tile_col]
+    grout = (np.abs((rows * tiles_across) % 1.0 - 0.5) > 0.5 - grout_fraction) | (
+        np.abs((cols * tiles_across) % 1.0 - 0.5) > 0.5 - grout_fraction
+    )
+    pattern = tone * (0.9 + 0.1 * _fractal_noise(rng, 16, 3))
+    pattern[grout] = 0.15
+    return pattern
+
+
+def _bricks(rng: np.random.Generator) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    courses = 8
+    course = np.floor(rows * courses).astype(np.int64)
+    shifted_cols = (cols + 0.5 * (course % 2) / 4) % 1.0
+    brick = np.floor(shifted_cols * 4).astype(np.int64)
+    tone = rng.uniform(0.6, 1.0, size=(courses, 4))[course, brick]
+    mortar = (np.abs((rows * courses) % 1.0 - 0.5) > 0.42) | (np.abs((shifted_cols * 4) % 1.0 - 0.5) > 0.47)
+    pattern = tone * (0.8 + 0.2 * _fractal_noise(rng, 32, 3))
+    pattern[mortar] = 0.1
+    return pattern
+
+
+def _checker(rng: np.random.Generator, squares: int) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    parity = (np.floor(rows * squares) + np.floor(cols * squares)) % 2
+    return np.clip(parity * 0.9 + 0.05 + 0.1 * (_fractal_noise(rng, 16, 3) - 0.5), 0.0, 1.0)
+
+
+def _stripes(rng: np.random.Generator, stripes_across: int) -> np.ndarray:
+    _, cols = _texture_coordinates()
+    phase = (cols * stripes_across) % 1.0
+    duty = rng.uniform(0.3, 0.7)
+    base = np.where(phase < duty, 1.0, 0.0)
+    return np.clip(0.1 + 0.8 * base + 0.08 * (_fractal_noise(rng, 32, 2) - 0.5), 0.0, 1.0)
+
+
+def _fabric(rng: np.random.Generator) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    weave = 0.5 + 0.25 * np.sin(2 * np.pi * rows * 64) * np.sin(2 * np.pi * cols * 64)
+    return np.clip(0.3 * weave + 0.7 * _fractal_noise(rng, 8, 5), 0.0, 1.0)
+
+
+def _marble(rng: np.random.Generator) -> np.ndarray:
+    rows, cols = _texture_coordinates()
+    turbulence = _fractal_noise(rng, 4, 5)
+    veins = np.abs(np.sin(2 * np.pi * (rows * 2 + cols * 1 + 3.0 * turbulence)))
+    return np.clip(veins**0.3, 0.0, 1.0)
+
+
+def _procedural_textures() -> dict[str, np.ndarray]:
+    """Grey pattern textures; a fixed seed keeps every process identical."""
+    rng = np.random.default_rng(20240607)
+    return {
+        "plain": 0.5 + 0.06 * (_fractal_noise(rng, 4, 4) - 0.5),
+        "noise_soft": _fractal_noise(rng, 4, 5),
+        "noise_fine": _fractal_noise(rng, 32, 3),
+        "wood_grain": _wood_grain(rng),
+        "parquet": _parquet(rng),
+        "tiles_large": _tiles(rng, 4, 0.03),
+        "tiles_small": _tiles(rng, 8, 0.05),
+        "bricks": _bricks(rng),
+        "checker": _checker(rng, 8),
+        "stripes_wide": _stripes(rng, 8),
+        "stripes_thin": _stripes(rng, 32),
+        "fabric": _fabric(rng),
+        "marble": _marble(rng),
+    }
+
+
+# Photographs shipped inside the scikit-image wheel (no pooch download).
+_PHOTO_NAMES = ("brick", "grass", "gravel", "camera", "coffee", "chelsea", "astronaut", "rocket", "moon", "coins")
+
+
+def _load_photo_textures() -> dict[str, np.ndarray]:
+    """Load bundled skimage photos as seamless linear-RGB textures.
+
+    Returns an empty dict when scikit-image (or a photo) is unavailable, so the
+    renderer silently falls back to procedural textures.
+    """
+    try:
+        import skimage.data as skimage_data  # lazily: optional dependency
+    except Exception:  # noqa: BLE001 - any import failure means "no photos"
+        return {}
+    photos: dict[str, np.ndarray] = {}
+    for name in _PHOTO_NAMES:
+        try:
+            image = np.asarray(getattr(skimage_data, name)())
+        except Exception:  # noqa: BLE001 - a missing file must not break rendering
+            continue
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        image = image[:, :, :3].astype(np.float64) / 255.0
+        side = min(image.shape[0], image.shape[1])
+        factor = max(side // _PHOTO_TILE, 1)
+        side = _PHOTO_TILE * factor
+        if image.shape[0] < side or image.shape[1] < side:
+            continue
+        top = (image.shape[0] - side) // 2
+        left = (image.shape[1] - side) // 2
+        square = image[top : top + side, left : left + side]
+        # Box-filter downsampling to the tile size.
+        tile = square.reshape(_PHOTO_TILE, factor, _PHOTO_TILE, factor, 3).mean(axis=(1, 3))
+        # Mirror tiling makes the texture wrap without visible seams.
+        upper = np.concatenate([tile, tile[:, ::-1]], axis=1)
+        photos[name] = np.concatenate([upper, upper[::-1]], axis=0) ** 2.2  # sRGB -> ~linear
+    return photos
+
+
+_TEXTURE_CACHE: tuple[np.ndarray, dict[str, int]] | None = None
+
+
+def _texture_bank() -> tuple[np.ndarray, dict[str, int]]:
+    """Return the texture stack ``(K, S, S, 3)`` float32 and a name -> index map."""
+    global _TEXTURE_CACHE
+    if _TEXTURE_CACHE is None:
+        textures: dict[str, np.ndarray] = {}
+        for name, pattern in _procedural_textures().items():
+            textures[name] = np.repeat(pattern[:, :, None], 3, axis=2)
+        textures.update(_load_photo_textures())
+        names = list(textures)
+        stack = np.stack([textures[name] for name in names]).astype(np.float32)
+        _TEXTURE_CACHE = (stack, {name: index for index, name in enumerate(names)})
+    return _TEXTURE_CACHE
+
+
+def texture_names() -> list[str]:
+    """Names of the textures available in this process.
+
+    Returns
+    -------
+    list of str
+        Procedural texture names followed by any skimage photo names.
+    """
+    return list(_texture_bank()[1])
+
+
+# --------------------------------------------------------------------------
+# Ray intersection (all functions broadcast over trailing ray dimensions)
+# --------------------------------------------------------------------------
+
+
+def _room_exit(
+    origin: np.ndarray, directions: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to the inside of an axis-aligned box for rays starting inside it.
+
+    Returns the ray parameter and the face index (2 * axis + (direction > 0)).
+    """
+    t_per_axis = []
+    with np.errstate(divide="ignore"):
+        for axis in range(3):
+            component = directions[axis]
+            gap = np.where(component > 0, high[axis] - origin[axis], origin[axis] - low[axis])
+            t_per_axis.append(gap / np.abs(component))
+    stacked = np.stack(t_per_axis)
+    axis_hit = np.argmin(stacked, axis=0)
+    t = np.take_along_axis(stacked, axis_hit[None], axis=0)[0]
+    positive = np.take_along_axis(directions, axis_hit[None], axis=0)[0] > 0
+    face = (2 * axis_hit + positive).astype(np.int8)
+    return t.astype(np.float32), face
+
+
+def _to_box_frame(
+    origin: np.ndarray, directions: np.ndarray, centre: np.ndarray, yaw: float
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Express rays in a yaw-rotated frame centred on ``centre``."""
+    cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+    offset_x = origin[0] - centre[0]
+    offset_y = origin[1] - centre[1]
+    offset_z = origin[2] - centre[2]
+    if yaw == 0.0:
+        return (offset_x, offset_y, offset_z), (directions[0], directions[1], directions[2])
+    local_origin = (
+        cos_yaw * offset_x + sin_yaw * offset_y,
+        -sin_yaw * offset_x + cos_yaw * offset_y,
+        offset_z,
+    )
+    local_directions = (
+        cos_yaw * directions[0] + sin_yaw * directions[1],
+        -sin_yaw * directions[0] + cos_yaw * directions[1],
+        directions[2],
+    )
+    return local_origin, local_directions
+
+
+def _slab_interval(
+    origin: np.ndarray, directions: np.ndarray, centre: np.ndarray, half_extents: np.ndarray, yaw: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entry and exit ray parameters of a yaw-rotated box (slab method)."""
+    local_origin, local_directions = _to_box_frame(origin, directions, centre, yaw)
+    t_near = None
+    t_far = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis in range(3):
+            inverse = 1.0 / local_directions[axis]
+            t_low = (-half_extents[axis] - local_origin[axis]) * inverse
+            t_high = (half_extents[axis] - local_origin[axis]) * inverse
+            axis_near = np.fmin(t_low, t_high)
+            axis_far = np.fmax(t_low, t_high)
+            t_near = axis_near if t_near is None else np.fmax(t_near, axis_near)
+            t_far = axis_far if t_far is None else np.fmin(t_far, axis_far)
+    return t_near, t_far
+
+
+def _intersect_box(origin, directions, centre, half_extents, yaw) -> np.ndarray:
+    t_near, t_far = _slab_interval(origin, directions, centre, half_extents, yaw)
+    hit = (t_near <= t_far) & (t_near > _RAY_EPS)
+    return np.where(hit, t_near, np.inf)
+
+
+def _intersect_sphere(origin, directions, centre, radius) -> np.ndarray:
+    offset = [origin[axis] - centre[axis] for axis in range(3)]
+    a = directions[0] * directions[0] + directions[1] * directions[1] + directions[2] * directions[2]
+    half_b = offset[0] * directions[0] + offset[1] * directions[1] + offset[2] * directions[2]
+    c = offset[0] * offset[0] + offset[1] * offset[1] + offset[2] * offset[2] - radius * radius
+    discriminant = half_b * half_b - a * c
+    with np.errstate(invalid="ignore"):
+        t = (-half_b - np.sqrt(discriminant)) / a
+    return np.where((discriminant >= 0) & (t > _RAY_EPS), t, np.inf)
+
+
+def _intersect_cylinder(origin, directions, centre, radius, half_height) -> np.ndarray:
+    offset_x = origin[0] - centre[0]
+    offset_y = origin[1] - centre[1]
+    offset_z = origin[2] - centre[2]
+    a = directions[0] * directions[0] + directions[1] * directions[1]
+    half_b = offset_x * directions[0] + offset_y * directions[1]
+    c = offset_x * offset_x + offset_y * offset_y - radius * radius
+    discriminant = half_b * half_b - a * c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_side = (-half_b - np.sqrt(discriminant)) / a
+        z_side = offset_z + t_side * directions[2]
+        side_ok = (discriminant >= 0) & (t_side > _RAY_EPS) & (np.abs(z_side) <= half_height)
+        t_best = np.where(side_ok, t_side, np.inf)
+        # The two flat caps; only the one facing the ray origin can be hit first.
+        cap_z = np.where(offset_z > 0, half_height, -half_height)
+        t_cap = (cap_z - offset_z) / directions[2]
+        cap_x = offset_x + t_cap * directions[0]
+        cap_y = offset_y + t_cap * directions[1]
+        cap_ok = (t_cap > _RAY_EPS) & (cap_x * cap_x + cap_y * cap_y <= radius * radius)
+    return np.where(cap_ok & (t_cap < t_best), t_cap, t_best)
+
+
+def _intersect_primitive(primitive: Primitive, origin: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Nearest positive ray parameter of ``primitive`` (``inf`` where missed)."""
+    if primitive.kind == "box":
+        return _intersect_box(origin, directions, primitive.centre, primitive.half_extents, primitive.yaw)
+    if primitive.kind == "cylinder":
+        return _intersect_cylinder(
+            origin, directions, primitive.centre, primitive.half_extents[0], primitive.half_extents[2]
+        )
+    if primitive.kind == "sphere":
+        return _intersect_sphere(origin, directions, primitive.centre, primitive.half_extents[0])
+    raise ValueError(f"unknown primitive kind {primitive.kind!r}")
+
+
+# --------------------------------------------------------------------------
+# Surface attributes (normals and texture coordinates)
+# --------------------------------------------------------------------------
+
+
+def _room_surface(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inward normals and (u, v) of room or background faces."""
+    axis = faces // 2
+    normals = np.zeros_like(points)
+    # Face 2k is the low plane of axis k (normal +), face 2k+1 the high plane.
+    sign = np.where(faces % 2 == 0, 1.0, -1.0).astype(points.dtype)
+    np.put_along_axis(normals, axis[None].astype(np.int64), sign[None], axis=0)
+    u = np.where(axis == 0, points[1], points[0])
+    v = np.where(axis == 2, points[1], points[2])
+    return normals, u, v
+
+
+def _box_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cos_yaw, sin_yaw = math.cos(primitive.yaw), math.sin(primitive.yaw)
+    offset = points - primitive.centre[:, None]
+    local = np.stack(
+        [cos_yaw * offset[0] + sin_yaw * offset[1], -sin_yaw * offset[0] + cos_yaw * offset[1], offset[2]]
+    )
+    half = primitive.half_extents[:, None]
+    axis = np.argmax(np.abs(local) / half, axis=0)
+    sign = np.sign(np.take_along_axis(local, axis[None], axis=0)[0])
+    local_normal = np.zeros_like(local)
+    np.put_along_axis(local_normal, axis[None], sign[None], axis=0)
+    normals = np.stack(
+        [
+            cos_yaw * local_normal[0] - sin_yaw * local_normal[1],
+            sin_yaw * local_normal[0] + cos_yaw * local_normal[1],
+            local_normal[2],
+        ]
+    )
+    # Coordinates measured from the box corner so a texture starts at an edge.
+    corner_local = local + half
+    u = np.where(axis == 0, corner_local[1], corner_local[0])
+    v = np.where(axis == 2, corner_local[1], corner_local[2])
+    return normals, u, v
+
+
+def _cylinder_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    offset = points - primitive.centre[:, None]
+    radius = primitive.half_extents[0]
+    half_height = primitive.half_extents[2]
+    on_cap = np.abs(offset[2]) > half_height - 1e-4
+    normals = np.stack([offset[0] / radius, offset[1] / radius, np.zeros_like(offset[2])])
+    normals[:, on_cap] = 0.0
+    normals[2, on_cap] = np.sign(offset[2, on_cap])
+    angle = np.arctan2(offset[1], offset[0])
+    u = np.where(on_cap, offset[0], angle * radius)
+    v = np.where(on_cap, offset[1], offset[2] + half_height)
+    return normals, u, v
+
+
+def _sphere_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    offset = points - primitive.centre[:, None]
+    radius = primitive.half_extents[0]
+    normals = offset / radius
+    u = np.arctan2(offset[1], offset[0]) * radius
+    v = offset[2]
+    return normals, u, v
+
+
+def _primitive_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if primitive.kind == "box":
+        return _box_surface(primitive, points)
+    if primitive.kind == "cylinder":
+        return _cylinder_surface(primitive, points)
+    return _sphere_surface(primitive, points)
+
+
+def _shade_albedo(
+    material: Material, u: np.ndarray, v: np.ndarray, texture_stack: np.ndarray
+) -> np.ndarray:
+    """Look up the material albedo at texture coordinates (nearest texel)."""
+    scale = material.texels_per_metre
+    column = (material.offset_u + u * scale).astype(np.int64) & _TEXTURE_MASK
+    row = (material.offset_v + material.v_sign * v * scale).astype(np.int64) & _TEXTURE_MASK
+    texel = texture_stack[material.texture][row, column].T  # (3, N)
+    colour_a = np.asarray(material.colour_a, dtype=np.float32)[:, None]
+    colour_b = np.asarray(material.colour_b, dtype=np.float32)[:, None]
+    return colour_a + (colour_b - colour_a) * texel
+
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+
+
+def _opening_mask(room: Room, opening: Opening, points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    along = points[1] if opening.wall in (0, 1) else points[0]
+    return (
+        (faces == opening.wall)
+        & (np.abs(along - opening.centre) <= opening.width / 2)
+        & (points[2] >= opening.bottom)
+        & (points[2] <= opening.top)
+    )
+
+
+def _cast_primary(scene: Scene, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest hit parameter, primitive id and room face for every pixel."""
+    camera = scene.camera
+    room = scene.room
+    origin = camera.position.astype(np.float32)
+    t_best, faces = _room_exit(origin, directions, room.low_corner, room.high_corner)
+    ids = np.full(t_best.shape, _ROOM_ID, dtype=np.int16)
+
+    if room.openings:
+        points = origin[:, None, None] + t_best[None] * directions
+        margin = room.background_margin
+        low = room.low_corner - np.array([margin, margin, 0.0])
+        high = room.high_corner + np.array([margin, margin, 0.0])
+        for index, opening in enumerate(room.openings):
+            through = _opening_mask(room, opening, points, faces)
+            if not np.any(through):
+                continue
+            t_background, face_background = _room_exit(origin, directions[:, through], low, high)
+            t_best[through] = t_background
+            faces[through] = face_background
+            ids[through] = _BACKGROUND_ID_BASE + index
+
+    for index, primitive in enumerate(scene.primitives):
+        window = camera.project_box_to_pixels(primitive.bounding_corners())
+        if window is None:
+            continue
+        row_start, row_stop, col_start, col_stop = window
+        window_directions = directions[:, row_start:row_stop, col_start:col_stop]
+        t_hit = _intersect_primitive(primitive, origin, window_directions)
+        window_t = t_best[row_start:row_stop, col_start:col_stop]
+        closer = t_hit < window_t
+        np.copyto(window_t, t_hit, where=closer)
+        ids[row_start:row_stop, col_start:col_stop][closer] = _PART_ID_BASE + index
+    return t_best, ids, faces
+
+
+def _shadow_visibility(scene: Scene, light: Light, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """1 where ``light`` is visible from the surface points, else 0 (shape ``(N,)``)."""
+    origins = points + _SHADOW_OFFSET_M * normals
+    to_light = light.position[:, None].astype(np.float32) - origins  # segment: t in (0, 1)
+    visible = np.ones(points.shape[1], dtype=bool)
+    parts_by_group: dict[int, list[Primitive]] = {}
+    for primitive in scene.primitives:
+        parts_by_group.setdefault(primitive.group, []).append(primitive)
+    for group_index, parts in parts_by_group.items():
+        group = scene.groups[group_index]
+        t_near, t_far = _slab_interval(origins, to_light, group.centre, group.half_extents, group.yaw)
+        candidates = np.nonzero((t_near <= t_far) & (t_far > 0) & (t_near < 1) & visible)[0]
+        if candidates.size == 0:
+            continue
+        candidate_origins = origins[:, candidates]
+        candidate_segments = to_light[:, candidates]
+        blocked = np.zeros(candidates.size, dtype=bool)
+        for primitive in parts:
+            blocked |= _intersect_primitive(primitive, candidate_origins, candidate_segments) < 1.0
+        visible[candidates[blocked]] = False
+    return visible.astype(np.float32)
+
+
+def _box_blur3(image: np.ndarray) -> np.ndarray:
+    """3x3 binomial blur over the last two axes with edge replication."""
+    padded = np.pad(image, [(0, 0)] * (image.ndim - 2) + [(1, 1), (1, 1)], mode="edge")
+    rows = padded[..., :-2, :] + 2 * padded[..., 1:-1, :] + padded[..., 2:, :]
+    return (rows[..., :-2] + 2 * rows[..., 1:-1] + rows[..., 2:]) / 16.0
+
+
+def _ambient_occlusion(scene: Scene, points: np.ndarray, ids: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Cheap ambient-occlusion factor: darken near room edges and under furniture."""
+    room = scene.room
+    occlusion = np.ones(points.shape[1], dtype=np.float32)
+    distances = (
+        points[0],
+        room.size_x - points[0],
+        points[1],
+        room.size_y - points[1],
+        points[2],
+        room.ceiling_height - points[2],
+    )
+    for distance in distances:
+        # Skip the plane the point lies on: its distance is ~0 by construction.
+        term = 1.0 - 0.45 * np.exp(-distance / 0.25)
+        occlusion *= np.where(distance > 2e-3, term, 1.0)
+
+    floor_pixels = np.nonzero((ids == _ROOM_ID) & (faces == 4))[0]
+    if floor_pixels.size and scene.groups:
+        floor_x = points[0, floor_pixels]
+        floor_y = points[1, floor_pixels]
+        floor_occlusion = np.ones(floor_pixels.size, dtype=np.float32)
+        for group in scene.groups:
+            if group.centre[2] - group.half_extents[2] > 0.05:
+                continue  # only furniture standing on the floor darkens it
+            cos_yaw, sin_yaw = math.cos(group.yaw), math.sin(group.yaw)
+            offset_x = floor_x - group.centre[0]
+            offset_y = floor_y - group.centre[1]
+            local_x = np.abs(cos_yaw * offset_x + sin_yaw * offset_y) - group.half_extents[0]
+            local_y = np.abs(-sin_yaw * offset_x + cos_yaw * offset_y) - group.half_extents[1]
+            outside = np.hypot(np.maximum(local_x, 0), np.maximum(local_y, 0))
+            floor_occlusion *= 1.0 - 0.55 * np.exp(-outside / 0.12)
+        occlusion[floor_pixels] *= floor_occlusion
+    return occlusion
+
+
+_SRGB_LUT_SIZE = 4096
+_SRGB_LUT = np.clip(
+    np.round(255.0 * np.linspace(0.0, 1.0, _SRGB_LUT_SIZE) ** (1.0 / 2.2)), 0, 255
+).astype(np.uint8)
+
+
+def render_scene_description(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+    """Render a scene description.
+
+    Parameters
+    ----------
+    scene : Scene
+        The scene, including its camera.
+
+    Returns
+    -------
+    rgb : numpy.ndarray
+        ``uint8`` image of shape ``(H, W, 3)``.
+    depth : numpy.ndarray
+        ``float32`` z-depth in metres of shape ``(H, W)``, clipped to
+        ``[MIN_DEPTH_M, MAX_DEPTH_M]``.
+    """
+    camera = scene.camera
+    height, width = camera.height, camera.width
+    texture_stack, _ = _texture_bank()
+    directions = camera.ray_directions()
+    t_best, ids, faces = _cast_primary(scene, directions)
+    depth = np.clip(t_best, MIN_DEPTH_M, MAX_DEPTH_M).astype(np.float32)
+
+    pixel_count = height * width
+    flat_t = t_best.reshape(-1)
+    flat_ids = ids.reshape(-1)
+    flat_faces = faces.reshape(-1)
+    flat_directions = directions.reshape(3, pixel_count)
+    points = camera.position.astype(np.float32)[:, None] + flat_t[None] * flat_directions
+
+    normals = np.empty((3, pixel_count), dtype=np.float32)
+    albedo = np.empty((3, pixel_count), dtype=np.float32)
+    emission = np.zeros(pixel_count, dtype=np.float32)
+    receives_direct = np.ones(pixel_count, dtype=np.float32)
+
+    # Visit each primitive's pixels once: a stable sort groups pixels by id.
+    order = np.argsort(flat_ids, kind="stable")
+    unique_ids, starts = np.unique(flat_ids[order], return_index=True)
+    stops = np.append(starts[1:], pixel_count)
+    for primitive_id, start, stop in zip(unique_ids.tolist(), starts.tolist(), stops.tolist()):
+        pixels = order[start:stop]
+        hit_points = points[:, pixels]
+        if primitive_id < _PART_ID_BASE:
+            surface_normals, u, v = _room_surface(hit_points, flat_faces[pixels])
+            if primitive_id == _ROOM_ID:
+                face = flat_faces[pixels]
+                material_ids = np.where(
+                    face == 4, scene.room.floor_material, np.where(face == 5, scene.room.ceiling_material, scene.room.wall_material)
+                )
+            else:
+                opening = scene.room.openings[primitive_id - _BACKGROUND_ID_BASE]
+                material_ids = np.full(pixels.size, opening.material)
+                # Beyond the room there are no modelled lights: ambient only.
+                receives_direct[pixels] = 0.0
+        else:
+            primitive = scene.primitives[primitive_id - _PART_ID_BASE]
+            surface_normals, u, v = _primitive_surface(primitive, hit_points)
+            material_ids = np.full(pixels.size, primitive.material)
+        normals[:, pixels] = surface_normals
+        for material_index in np.unique(material_ids).tolist():
+            subset = material_ids == material_index
+            material = scene.materials[material_index]
+            target = pixels[subset]
+            albedo[:, target] = _shade_albedo(material, u[subset], v[subset], texture_stack)
+            if material.emission:
+                emission[target] = material.emission
+
+    occlusion = _ambient_occlusion(scene, points, flat_ids, flat_faces)
+    irradiance = np.zeros((3, pixel_count), dtype=np.float32)
+    irradiance += scene.ambient * occlusion
+    for light in scene.lights:
+        to_light = light.position.astype(np.float32)[:, None] - points
+        distance_sq = np.sum(to_light * to_light, axis=0)
+        cosine = np.maximum(np.sum(normals * to_light, axis=0), 0.0) / np.sqrt(distance_sq)
+        strength = light.power * cosine / (1.0 + distance_sq) * receives_direct
+        strength *= 0.6 + 0.4 * occlusion  # direct light is occluded less than ambient
+        if light.casts_shadows and scene.primitives:
+            # Shadows at half resolution, softened by a blur, then upsampled.
+            half_grid_points = points.reshape(3, height, width)[:, ::2, ::2]
+            half_grid_normals = normals.reshape(3, height, width)[:, ::2, ::2]
+            half_shape = half_grid_points.shape[1:]
+            visibility = _shadow_visibility(
+                scene, light, half_grid_points.reshape(3, -1), half_grid_normals.reshape(3, -1)
+            ).reshape(half_shape)
+            visibility = _box_blur3(visibility)
+            visibility = np.repeat(np.repeat(visibility, 2, axis=0), 2, axis=1)[:height, :width]
+            strength *= visibility.reshape(-1)
+        irradiance += np.asarray(light.colour, dtype=np.float32)[:, None] * strength[None]
+
+    radiance = albedo * irradiance + albedo * emission[None]
+    luminance = 0.2126 * radiance[0] + 0.7152 * radiance[1] + 0.0722 * radiance[2]
+    gain = scene.exposure / max(float(luminance.mean()), 1e-6)
+    radiance *= gain * np.asarray(scene.white_balance, dtype=np.float32)[:, None]
+    image = _box_blur3(radiance.reshape(3, height, width))  # lens softness; also tames texture aliasing
+    lut_index = np.clip(image * (_SRGB_LUT_SIZE - 1), 0, _SRGB_LUT_SIZE - 1).astype(np.int32)
+    rgb = _SRGB_LUT[lut_index].transpose(1, 2, 0)
+    return np.ascontiguousarray(rgb), depth
