@@ -481,7 +481,7 @@ def _wood_grain(rng: np.random.Generator) -> np.ndarray:
     rows, cols = _texture_coordinates()
     warp = _fractal_noise(rng, 2, 3, anisotropy=1)
     # Grain runs along rows; an integer ring count keeps the texture tileable.
-    rings = np.sin(2.0 * np.pi * (cols * 9 + 2.5 * warp + 0.3 * np.sin(2 * np.pi * rows)))
+    rings = np.sin(2.0 * np.pi * (cols * 24 + 3.0 * warp + 0.5 * np.sin(2 * np.pi * rows)))
     fibres = _fractal_noise(rng, 32, 3, anisotropy=8)
     return np.clip(0.55 + 0.25 * rings + 0.25 * (fibres - 0.5), 0.0, 1.0)
 
@@ -489,7 +489,7 @@ def _wood_grain(rng: np.random.Generator) -> np.ndarray:
 def _parquet(rng: np.random.Generator) -> np.ndarray:
     grain = _wood_grain(rng)
     rows, cols = _texture_coordinates()
-    planks_across = 4
+    planks_across = 6
     plank_index = np.floor(cols * planks_across).astype(np.int64)
     # Stagger plank ends so the joints do not line up.
     shifted_rows = (rows + plank_index * 0.37) % 1.0
@@ -616,8 +616,25 @@ def _load_photo_textures() -> dict[str, np.ndarray]:
 _TEXTURE_CACHE: tuple[np.ndarray, dict[str, int]] | None = None
 
 
+_MIP_LEVELS = 4
+
+
+def _mip_chain(texture: np.ndarray) -> np.ndarray:
+    """Pre-filtered copies of a texture, each kept at full size.
+
+    Level ``L`` is box-averaged over ``2**L`` texels and repeated back to the
+    full size, so every level is indexed with the same texel coordinates.
+    """
+    levels = []
+    for level in range(_MIP_LEVELS):
+        factor = 2**level
+        small = texture.reshape(TEXTURE_SIZE // factor, factor, TEXTURE_SIZE // factor, factor, 3).mean(axis=(1, 3))
+        levels.append(np.repeat(np.repeat(small, factor, axis=0), factor, axis=1))
+    return np.stack(levels)
+
+
 def _texture_bank() -> tuple[np.ndarray, dict[str, int]]:
-    """Return the texture stack ``(K, S, S, 3)`` float32 and a name -> index map."""
+    """Return the mip-mapped textures ``(K, L, S, S, 3)`` uint8 and a name -> index map."""
     global _TEXTURE_CACHE
     if _TEXTURE_CACHE is None:
         textures: dict[str, np.ndarray] = {}
@@ -625,7 +642,9 @@ def _texture_bank() -> tuple[np.ndarray, dict[str, int]]:
             textures[name] = np.repeat(pattern[:, :, None], 3, axis=2)
         textures.update(_load_photo_textures())
         names = list(textures)
-        stack = np.stack([textures[name] for name in names]).astype(np.float32)
+        # uint8 storage keeps the mip pyramid small (about 0.8 MB per texture).
+        stack = np.stack([_mip_chain(textures[name]) for name in names])
+        stack = np.clip(np.round(stack * 255.0), 0, 255).astype(np.uint8)
         _TEXTURE_CACHE = (stack, {name: index for index, name in enumerate(names)})
     return _TEXTURE_CACHE
 
@@ -835,13 +854,19 @@ def _primitive_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.nda
 
 
 def _shade_albedo(
-    material: Material, u: np.ndarray, v: np.ndarray, texture_stack: np.ndarray
+    material: Material, u: np.ndarray, v: np.ndarray, pixel_footprint_m: np.ndarray, texture_stack: np.ndarray
 ) -> np.ndarray:
-    """Look up the material albedo at texture coordinates (nearest texel)."""
+    """Look up the material albedo at texture coordinates.
+
+    ``pixel_footprint_m`` is the world size covered by each pixel; it picks
+    the mip level so distant or grazing surfaces do not alias.
+    """
     scale = material.texels_per_metre
     column = (material.offset_u + u * scale).astype(np.int64) & _TEXTURE_MASK
     row = (material.offset_v + material.v_sign * v * scale).astype(np.int64) & _TEXTURE_MASK
-    texel = texture_stack[material.texture][row, column].T  # (3, N)
+    texels_per_pixel = np.maximum(pixel_footprint_m * scale, 1.0)
+    level = np.minimum(np.log2(texels_per_pixel).astype(np.int64), _MIP_LEVELS - 1)
+    texel = texture_stack[material.texture][level, row, column].T * np.float32(1.0 / 255.0)  # (3, N)
     colour_a = np.asarray(material.colour_a, dtype=np.float32)[:, None]
     colour_b = np.asarray(material.colour_b, dtype=np.float32)[:, None]
     return colour_a + (colour_b - colour_a) * texel
@@ -1004,6 +1029,7 @@ def render_scene_description(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     albedo = np.empty((3, pixel_count), dtype=np.float32)
     emission = np.zeros(pixel_count, dtype=np.float32)
     receives_direct = np.ones(pixel_count, dtype=np.float32)
+    footprint = np.empty(pixel_count, dtype=np.float32)
 
     # Visit each primitive's pixels once: a stable sort groups pixels by id.
     order = np.argsort(flat_ids, kind="stable")
@@ -1022,6 +1048,11 @@ def render_scene_description(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
             else:
                 opening = scene.room.openings[primitive_id - _BACKGROUND_ID_BASE]
                 material_ids = np.full(pixels.size, opening.material)
+                if opening.bottom < 0.05:
+                    # A door leads to more building: continue floor and ceiling.
+                    face = flat_faces[pixels]
+                    material_ids[face == 4] = scene.room.floor_material
+                    material_ids[face == 5] = scene.room.ceiling_material
                 # Beyond the room there are no modelled lights: ambient only.
                 receives_direct[pixels] = 0.0
         else:
@@ -1029,11 +1060,17 @@ def render_scene_description(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
             surface_normals, u, v = _primitive_surface(primitive, hit_points)
             material_ids = np.full(pixels.size, primitive.material)
         normals[:, pixels] = surface_normals
+        # Pixel footprint on the surface: ray length / focal, stretched by the
+        # grazing angle (clamped so edge-on surfaces do not blur to grey).
+        ray = flat_directions[:, pixels]
+        ray_length = np.sqrt(np.sum(ray * ray, axis=0))
+        cosine = np.abs(np.sum(surface_normals * ray, axis=0)) / ray_length
+        footprint[pixels] = flat_t[pixels] * ray_length / (camera.fx * np.maximum(cosine, 0.25))
         for material_index in np.unique(material_ids).tolist():
             subset = material_ids == material_index
             material = scene.materials[material_index]
             target = pixels[subset]
-            albedo[:, target] = _shade_albedo(material, u[subset], v[subset], texture_stack)
+            albedo[:, target] = _shade_albedo(material, u[subset], v[subset], footprint[target], texture_stack)
             if material.emission:
                 emission[target] = material.emission
 
@@ -1067,3 +1104,723 @@ def render_scene_description(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     lut_index = np.clip(image * (_SRGB_LUT_SIZE - 1), 0, _SRGB_LUT_SIZE - 1).astype(np.int32)
     rgb = _SRGB_LUT[lut_index].transpose(1, 2, 0)
     return np.ascontiguousarray(rgb), depth
+
+
+# --------------------------------------------------------------------------
+# Random scene sampling
+# --------------------------------------------------------------------------
+
+
+def _srgb_to_linear(colour: np.ndarray) -> tuple[float, float, float]:
+    linear = np.clip(np.asarray(colour, dtype=np.float64), 0.0, 1.0) ** 2.2
+    return (float(linear[0]), float(linear[1]), float(linear[2]))
+
+
+def _random_hsv_colour(
+    rng: np.random.Generator, hue: float | None, saturation: tuple[float, float], value: tuple[float, float]
+) -> np.ndarray:
+    """Random sRGB colour from HSV ranges; ``hue=None`` picks any hue."""
+    h = rng.random() if hue is None else (hue + rng.normal(0.0, 0.02)) % 1.0
+    s = rng.uniform(*saturation)
+    v = rng.uniform(*value)
+    # Standard HSV -> RGB conversion.
+    sector = int(h * 6) % 6
+    fraction = h * 6 - math.floor(h * 6)
+    p, q, t = v * (1 - s), v * (1 - fraction * s), v * (1 - (1 - fraction) * s)
+    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][sector])
+
+
+class _MaterialPalette:
+    """Builds materials for one scene and records them in a list."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.materials: list[Material] = []
+        _, self.texture_index = _texture_bank()
+
+    def _has(self, name: str) -> bool:
+        return name in self.texture_index
+
+    def _add(self, material: Material) -> int:
+        self.materials.append(material)
+        return len(self.materials) - 1
+
+    def _pattern(
+        self, texture: str, colour_a: np.ndarray, colour_b: np.ndarray, texels_per_metre: float
+    ) -> int:
+        rng = self.rng
+        return self._add(
+            Material(
+                texture=self.texture_index[texture],
+                colour_a=_srgb_to_linear(colour_a),
+                colour_b=_srgb_to_linear(colour_b),
+                texels_per_metre=texels_per_metre,
+                offset_u=float(rng.uniform(0, TEXTURE_SIZE)),
+                offset_v=float(rng.uniform(0, TEXTURE_SIZE)),
+            )
+        )
+
+    def _photo(self, texture: str, tint: float, texels_per_metre: float, emission: float = 0.0) -> int:
+        rng = self.rng
+        tint_colour = np.clip(tint * (1.0 + rng.normal(0.0, 0.05, 3)), 0.0, 1.5)
+        return self._add(
+            Material(
+                texture=self.texture_index[texture],
+                colour_a=(0.0, 0.0, 0.0),
+                colour_b=(float(tint_colour[0]), float(tint_colour[1]), float(tint_colour[2])),
+                texels_per_metre=texels_per_metre,
+                offset_u=float(rng.uniform(0, TEXTURE_SIZE)),
+                offset_v=float(rng.uniform(0, TEXTURE_SIZE)),
+                emission=emission,
+            )
+        )
+
+    def _two_tone(self, base: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray]:
+        darker = base * (1.0 - contrast)
+        return darker, np.clip(base * (1.0 + 0.3 * contrast), 0.0, 1.0)
+
+    def wall(self) -> int:
+        rng = self.rng
+        choice = rng.random()
+        if choice < 0.05 and self._has("brick"):
+            return self._photo("brick", rng.uniform(0.8, 1.1), rng.uniform(150, 260))
+        base = _random_hsv_colour(rng, None, (0.0, 0.3), (0.65, 0.95))
+        if choice < 0.2:
+            return self._pattern("bricks", *self._two_tone(base, 0.5), rng.uniform(60, 110))
+        if choice < 0.35:
+            accent = _random_hsv_colour(rng, None, (0.1, 0.5), (0.5, 0.9))
+            return self._pattern(rng.choice(["stripes_wide", "stripes_thin"]), accent, base, rng.uniform(60, 160))
+        if choice < 0.45:
+            return self._pattern("tiles_small", base * 0.6, base, rng.uniform(100, 200))
+        return self._pattern(rng.choice(["plain", "noise_soft"]), *self._two_tone(base, 0.12), rng.uniform(40, 120))
+
+    def floor(self) -> int:
+        rng = self.rng
+        choice = rng.random()
+        if choice < 0.35:
+            wood = _random_hsv_colour(rng, 0.07, (0.4, 0.75), (0.35, 0.8))
+            return self._pattern(rng.choice(["parquet", "wood_grain"]), wood * 0.55, wood, rng.uniform(100, 200))
+        if choice < 0.55:
+            base = _random_hsv_colour(rng, None, (0.0, 0.25), (0.5, 0.95))
+            return self._pattern(rng.choice(["tiles_large", "tiles_small", "marble"]), base * 0.55, base, rng.uniform(60, 140))
+        if choice < 0.65:
+            dark = _random_hsv_colour(rng, None, (0.0, 0.4), (0.1, 0.4))
+            light = _random_hsv_colour(rng, None, (0.0, 0.2), (0.7, 0.95))
+            return self._pattern("checker", dark, light, rng.uniform(60, 120))
+        if choice < 0.75 and self._has("gravel"):
+            return self._photo("gravel", rng.uniform(0.6, 1.0), rng.uniform(150, 300))
+        carpet = _random_hsv_colour(rng, None, (0.1, 0.6), (0.25, 0.75))
+        return self._pattern(rng.choice(["fabric", "noise_fine"]), *self._two_tone(carpet, 0.35), rng.uniform(150, 300))
+
+    def ceiling(self) -> int:
+        base = _random_hsv_colour(self.rng, None, (0.0, 0.08), (0.85, 0.98))
+        return self._pattern("plain", *self._two_tone(base, 0.05), 50.0)
+
+    def wood(self) -> int:
+        rng = self.rng
+        if rng.random() < 0.3:  # painted furniture
+            base = _random_hsv_colour(rng, None, (0.0, 0.6), (0.2, 0.95))
+            return self._pattern("plain", *self._two_tone(base, 0.1), 80.0)
+        wood = _random_hsv_colour(rng, 0.07, (0.35, 0.8), (0.25, 0.85))
+        return self._pattern("wood_grain", wood * 0.5, wood, rng.uniform(150, 300))
+
+    def fabric(self) -> int:
+        rng = self.rng
+        base = _random_hsv_colour(rng, None, (0.05, 0.8), (0.2, 0.9))
+        texture = rng.choice(["fabric", "fabric", "noise_fine", "checker", "stripes_thin"])
+        if texture in ("checker", "stripes_thin"):
+            other = _random_hsv_colour(rng, None, (0.05, 0.6), (0.3, 0.95))
+            return self._pattern(texture, base, other, rng.uniform(80, 200))
+        return self._pattern(texture, *self._two_tone(base, 0.3), rng.uniform(150, 300))
+
+    def solid(self) -> int:
+        base = _random_hsv_colour(self.rng, None, (0.0, 0.9), (0.1, 0.95))
+        return self._pattern("noise_fine", *self._two_tone(base, 0.08), 200.0)
+
+    def foliage(self) -> int:
+        rng = self.rng
+        green = _random_hsv_colour(rng, 0.28, (0.5, 0.9), (0.3, 0.7))
+        # The grass photo is grey, so it serves as a pattern between two greens.
+        texture = "grass" if self._has("grass") else "noise_fine"
+        return self._pattern(texture, green * 0.25, green, rng.uniform(300, 600))
+
+    def picture(self, width_m: float) -> int:
+        rng = self.rng
+        photos = [name for name in ("astronaut", "chelsea", "coffee", "rocket", "camera", "moon", "coins") if self._has(name)]
+        if not photos or rng.random() < 0.2:
+            a = _random_hsv_colour(rng, None, (0.3, 0.9), (0.2, 0.9))
+            b = _random_hsv_colour(rng, None, (0.3, 0.9), (0.2, 0.9))
+            return self._pattern(rng.choice(["noise_soft", "marble", "stripes_wide"]), a, b, 100.0)
+        # One photo tile spans exactly the picture; start at its top-left corner.
+        scale = _PHOTO_TILE / width_m
+        return self._add(
+            Material(
+                texture=self.texture_index[str(rng.choice(photos))],
+                colour_a=(0.0, 0.0, 0.0),
+                colour_b=(1.0, 1.0, 1.0),
+                texels_per_metre=scale,
+                offset_u=0.0,
+                offset_v=_PHOTO_TILE - 0.5,
+                v_sign=-1.0,
+            )
+        )
+
+    def outdoor(self) -> int:
+        rng = self.rng
+        if self._has("grass") and rng.random() < 0.4:
+            green = _random_hsv_colour(rng, 0.28, (0.3, 0.8), (0.4, 0.8))
+            material = self.materials[self._pattern("grass", green * 0.3, green, rng.uniform(20, 60))]
+            self.materials[-1] = Material(**{**material.__dict__, "emission": float(rng.uniform(2, 5))})
+            return len(self.materials) - 1
+        sky = _random_hsv_colour(rng, 0.58, (0.1, 0.5), (0.7, 1.0))
+        material = self.materials[self._pattern("noise_soft", sky * 0.8, sky, 20.0)]
+        self.materials[-1] = Material(**{**material.__dict__, "emission": float(rng.uniform(2, 5))})
+        return len(self.materials) - 1
+
+    def corridor(self) -> int:
+        return self.wall()
+
+
+@dataclass
+class _Part:
+    """Furniture part in the furniture's local frame (floor at z = 0)."""
+
+    kind: str
+    centre: tuple[float, float, float]
+    half_extents: tuple[float, float, float]
+    material: int
+
+
+def _box(centre: tuple[float, float, float], size: tuple[float, float, float], material: int) -> _Part:
+    return _Part("box", centre, (size[0] / 2, size[1] / 2, size[2] / 2), material)
+
+
+def _furniture_table(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width, depth, height = rng.uniform(0.8, 1.8), rng.uniform(0.6, 1.0), rng.uniform(0.7, 0.78)
+    thickness, leg = rng.uniform(0.03, 0.06), rng.uniform(0.04, 0.07)
+    top_material = palette.wood()
+    leg_material = top_material if rng.random() < 0.6 else palette.solid()
+    parts = [_box((0, 0, height - thickness / 2), (width, depth, thickness), top_material)]
+    leg_height = height - thickness
+    round_legs = rng.random() < 0.4
+    for sign_x in (-1, 1):
+        for sign_y in (-1, 1):
+            x = sign_x * (width / 2 - leg)
+            y = sign_y * (depth / 2 - leg)
+            if round_legs:
+                parts.append(_Part("cylinder", (x, y, leg_height / 2), (leg / 2, leg / 2, leg_height / 2), leg_material))
+            else:
+                parts.append(_box((x, y, leg_height / 2), (leg, leg, leg_height), leg_material))
+    if rng.random() < 0.6:  # something on the table
+        item_material = palette.solid()
+        x, y = rng.uniform(-width / 3, width / 3), rng.uniform(-depth / 4, depth / 4)
+        if rng.random() < 0.5:
+            radius, item_height = rng.uniform(0.04, 0.1), rng.uniform(0.08, 0.3)
+            parts.append(_Part("cylinder", (x, y, height + item_height / 2), (radius, radius, item_height / 2), item_material))
+        else:
+            radius = rng.uniform(0.05, 0.12)
+            parts.append(_Part("sphere", (x, y, height + radius), (radius, radius, radius), item_material))
+    return parts
+
+
+def _furniture_chair(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    size, seat_height = rng.uniform(0.4, 0.5), rng.uniform(0.42, 0.48)
+    material = palette.wood()
+    leg = 0.035
+    parts = [
+        _box((0, 0, seat_height - 0.02), (size, size, 0.04), material),
+        _box((0, size / 2 - 0.02, seat_height + 0.25), (size, 0.04, 0.5), material),
+    ]
+    for sign_x in (-1, 1):
+        for sign_y in (-1, 1):
+            parts.append(_box((sign_x * (size / 2 - leg), sign_y * (size / 2 - leg), (seat_height - 0.04) / 2), (leg, leg, seat_height - 0.04), material))
+    return parts
+
+
+def _furniture_cabinet(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width, depth, height = rng.uniform(0.5, 1.6), rng.uniform(0.35, 0.6), rng.uniform(0.5, 2.0)
+    body = palette.wood()
+    parts = [_box((0, 0, height / 2), (width, depth, height), body)]
+    front = body if rng.random() < 0.5 else palette.wood()
+    drawers = int(rng.integers(0, 5))
+    if drawers:
+        # Drawer fronts stand slightly proud of the body (local -y is the front).
+        gap = 0.02
+        drawer_height = (height - gap * (drawers + 1)) / drawers
+        for index in range(drawers):
+            z = gap + drawer_height / 2 + index * (drawer_height + gap)
+            parts.append(_box((0, -depth / 2 - 0.01, z), (width - 2 * gap, 0.02, drawer_height), front))
+    if height < 1.1 and rng.random() < 0.6:  # a lamp or box on top
+        item = palette.solid()
+        radius = rng.uniform(0.06, 0.15)
+        item_height = rng.uniform(0.1, 0.45)
+        parts.append(_Part("cylinder", (rng.uniform(-width / 3, width / 3), 0, height + item_height / 2), (radius, radius, item_height / 2), item))
+    return parts
+
+
+def _furniture_bed(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width, length = rng.uniform(0.9, 1.8), rng.uniform(1.9, 2.1)
+    frame = palette.wood()
+    sheet = palette.fabric()
+    parts = [
+        _box((0, 0, 0.15), (width, length, 0.3), frame),
+        _box((0, -0.02, 0.4), (width - 0.04, length - 0.1, 0.2), sheet),
+        _box((0, length / 2 - 0.03, 0.5), (width, 0.06, rng.uniform(0.8, 1.2)), frame),
+    ]
+    pillow = palette.fabric()
+    pillows = 2 if width > 1.3 else 1
+    for index in range(pillows):
+        x = (index - (pillows - 1) / 2) * width / 2
+        parts.append(_box((x, length / 2 - 0.3, 0.56), (width / pillows - 0.12, 0.4, 0.12), pillow))
+    return parts
+
+
+def _furniture_sofa(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width, depth = rng.uniform(1.5, 2.4), rng.uniform(0.8, 1.0)
+    cover = palette.fabric()
+    arm_width = rng.uniform(0.12, 0.25)
+    parts = [
+        _box((0, 0, 0.21), (width, depth, 0.42), cover),
+        _box((0, depth / 2 - 0.1, 0.42 + 0.22), (width, 0.2, 0.44), cover),
+    ]
+    for sign in (-1, 1):
+        parts.append(_box((sign * (width / 2 - arm_width / 2), 0, 0.32), (arm_width, depth, 0.64), cover))
+    if rng.random() < 0.6:
+        cushion = palette.fabric()
+        parts.append(_box((rng.uniform(-width / 4, width / 4), depth / 2 - 0.27, 0.6), (0.4, 0.14, 0.36), cushion))
+    return parts
+
+
+def _furniture_bookshelf(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width, depth, height = rng.uniform(0.6, 1.2), rng.uniform(0.28, 0.4), rng.uniform(1.2, 2.2)
+    board = palette.wood()
+    thickness = 0.025
+    parts = [
+        _box((-width / 2 + thickness / 2, 0, height / 2), (thickness, depth, height), board),
+        _box((width / 2 - thickness / 2, 0, height / 2), (thickness, depth, height), board),
+        _box((0, depth / 2 - 0.005, height / 2), (width, 0.01, height), board),
+        _box((0, 0, height - thickness / 2), (width, depth, thickness), board),
+        _box((0, 0, thickness / 2 + 0.05), (width, depth, thickness), board),
+    ]
+    shelves = int(rng.integers(2, 5))
+    spacing = (height - 0.1) / (shelves + 1)
+    book_materials = [palette.solid() for _ in range(3)]
+    for shelf in range(shelves + 1):
+        z = 0.05 + thickness + shelf * spacing
+        if shelf > 0:
+            parts.append(_box((0, 0, z - thickness / 2), (width, depth, thickness), board))
+        # A few blocks of books per shelf, leaving gaps.
+        x = -width / 2 + thickness + rng.uniform(0.0, 0.1)
+        while rng.random() < 0.8:
+            block_width = rng.uniform(0.05, 0.25)
+            if x + block_width > width / 2 - thickness:
+                break
+            book_height = rng.uniform(0.5, 0.85) * (spacing - thickness)
+            book_depth = depth * rng.uniform(0.6, 0.9)
+            parts.append(
+                _box(
+                    (x + block_width / 2, depth / 2 - 0.01 - book_depth / 2, z + book_height / 2),
+                    (block_width, book_depth, book_height),
+                    book_materials[int(rng.integers(len(book_materials)))],
+                )
+            )
+            x += block_width + rng.uniform(0.0, 0.1)
+    return parts
+
+
+def _furniture_lamp(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    height = rng.uniform(1.2, 1.7)
+    metal = palette.solid()
+    shade = palette.fabric()
+    shade_radius = rng.uniform(0.15, 0.25)
+    return [
+        _Part("cylinder", (0, 0, 0.015), (0.15, 0.15, 0.015), metal),
+        _Part("cylinder", (0, 0, height / 2), (0.015, 0.015, height / 2), metal),
+        _Part("cylinder", (0, 0, height + 0.12), (shade_radius, shade_radius, 0.12), shade),
+    ]
+
+
+def _furniture_plant(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    pot_radius, pot_height = rng.uniform(0.12, 0.25), rng.uniform(0.2, 0.45)
+    foliage_radius = rng.uniform(0.2, 0.45)
+    return [
+        _Part("cylinder", (0, 0, pot_height / 2), (pot_radius, pot_radius, pot_height / 2), palette.solid()),
+        _Part("sphere", (0, 0, pot_height + foliage_radius * 0.8), (foliage_radius,) * 3, palette.foliage()),
+    ]
+
+
+def _furniture_round_table(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    radius, height = rng.uniform(0.3, 0.6), rng.uniform(0.45, 0.75)
+    material = palette.wood()
+    return [
+        _Part("cylinder", (0, 0, height - 0.02), (radius, radius, 0.02), material),
+        _Part("cylinder", (0, 0, height / 2), (0.04, 0.04, height / 2), material),
+        _Part("cylinder", (0, 0, 0.02), (radius * 0.5, radius * 0.5, 0.02), material),
+    ]
+
+
+def _furniture_ball(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    radius = rng.uniform(0.1, 0.35)
+    return [_Part("sphere", (0, 0, radius), (radius,) * 3, palette.solid())]
+
+
+def _furniture_tv_stand(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    width = rng.uniform(1.0, 1.8)
+    stand_height = rng.uniform(0.4, 0.6)
+    screen_width = width * rng.uniform(0.6, 0.9)
+    screen_height = screen_width * 0.58
+    dark = palette._pattern("plain", np.array([0.02, 0.02, 0.02]), np.array([0.08, 0.08, 0.09]), 50.0)
+    return [
+        _box((0, 0, stand_height / 2), (width, 0.45, stand_height), palette.wood()),
+        _box((0, 0.05, stand_height + 0.02), (0.3, 0.2, 0.04), dark),
+        _box((0, 0.05, stand_height + 0.08 + screen_height / 2), (screen_width, 0.05, screen_height), dark),
+    ]
+
+
+def _furniture_clutter(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """A small pile of boxes, bins and balls on the floor."""
+    parts: list[_Part] = []
+    for _ in range(int(rng.integers(1, 4))):
+        x, y = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)
+        kind = rng.random()
+        if kind < 0.5:
+            size = rng.uniform(0.15, 0.5, 3)
+            parts.append(_box((x, y, size[2] / 2), tuple(size), palette.solid() if rng.random() < 0.5 else palette.wood()))
+        elif kind < 0.8:
+            radius, height = rng.uniform(0.1, 0.22), rng.uniform(0.2, 0.5)
+            parts.append(_Part("cylinder", (x, y, height / 2), (radius, radius, height / 2), palette.solid()))
+        else:
+            radius = rng.uniform(0.08, 0.2)
+            parts.append(_Part("sphere", (x, y, radius), (radius,) * 3, palette.fabric()))
+    return parts
+
+
+_WALL_FURNITURE = (
+    _furniture_cabinet,
+    _furniture_cabinet,
+    _furniture_bookshelf,
+    _furniture_bed,
+    _furniture_sofa,
+    _furniture_table,
+    _furniture_tv_stand,
+    _furniture_lamp,
+    _furniture_plant,
+)
+_FREE_FURNITURE = (
+    _furniture_table,
+    _furniture_chair,
+    _furniture_round_table,
+    _furniture_ball,
+    _furniture_plant,
+    _furniture_chair,
+    _furniture_clutter,
+    _furniture_clutter,
+)
+
+
+def _parts_extent(parts: list[_Part]) -> tuple[np.ndarray, np.ndarray]:
+    """Local-frame bounding box (centre, half extents) of a list of parts."""
+    lows = np.array([np.subtract(part.centre, part.half_extents) for part in parts])
+    highs = np.array([np.add(part.centre, part.half_extents) for part in parts])
+    low, high = lows.min(axis=0), highs.max(axis=0)
+    return (low + high) / 2, (high - low) / 2
+
+
+class _SceneBuilder:
+    """Places furniture groups in a room while avoiding overlaps and the camera."""
+
+    def __init__(self, room_size: tuple[float, float], camera_xy: np.ndarray) -> None:
+        self.room_size = room_size
+        self.camera_xy = camera_xy
+        self.primitives: list[Primitive] = []
+        self.groups: list[Group] = []
+        self.footprints: list[tuple[float, float, float, float]] = []  # x0, y0, x1, y1
+
+    def _footprint_free(self, footprint: tuple[float, float, float, float], wall_mounted: bool) -> bool:
+        x0, y0, x1, y1 = footprint
+        if x0 < -1e-6 or y0 < -1e-6 or x1 > self.room_size[0] + 1e-6 or y1 > self.room_size[1] + 1e-6:
+            return False
+        camera_clearance = 0.5
+        cx, cy = self.camera_xy
+        if x0 - camera_clearance < cx < x1 + camera_clearance and y0 - camera_clearance < cy < y1 + camera_clearance:
+            return False
+        if wall_mounted:
+            return True  # hanging items only need to stay clear of the camera
+        return all(x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0 for a0, b0, a1, b1 in self.footprints)
+
+    def try_place(
+        self, parts: list[_Part], position: np.ndarray, yaw: float, wall_mounted: bool = False
+    ) -> bool:
+        """Add the parts at ``position`` (floor-level origin) rotated by ``yaw``."""
+        centre_local, half_local = _parts_extent(parts)
+        corners = _box_corners(centre_local, half_local, 0.0)
+        cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+        world_x = cos_yaw * corners[:, 0] - sin_yaw * corners[:, 1] + position[0]
+        world_y = sin_yaw * corners[:, 0] + cos_yaw * corners[:, 1] + position[1]
+        footprint = (float(world_x.min()), float(world_y.min()), float(world_x.max()), float(world_y.max()))
+        if not self._footprint_free(footprint, wall_mounted):
+            return False
+        if not wall_mounted:
+            self.footprints.append(footprint)
+
+        def to_world(local: tuple[float, float, float]) -> np.ndarray:
+            return np.array(
+                [
+                    cos_yaw * local[0] - sin_yaw * local[1] + position[0],
+                    sin_yaw * local[0] + cos_yaw * local[1] + position[1],
+                    local[2] + position[2],
+                ]
+            )
+
+        group_index = len(self.groups)
+        self.groups.append(Group(to_world(tuple(centre_local)), half_local + 0.01, yaw))
+        for part in parts:
+            self.primitives.append(
+                Primitive(part.kind, to_world(part.centre), np.array(part.half_extents, dtype=np.float64), yaw, part.material, group_index)
+            )
+        return True
+
+
+def _wall_frame(wall: int, room_size: tuple[float, float]) -> tuple[float, int, float]:
+    """Yaw that turns a furniture's local +y (its back) towards ``wall``, the wall's
+    free axis (0 = x, 1 = y) and the wall's coordinate on the other axis."""
+    size_x, size_y = room_size
+    return {
+        0: (math.pi / 2, 1, 0.0),
+        1: (-math.pi / 2, 1, size_x),
+        2: (math.pi, 0, 0.0),
+        3: (0.0, 0, size_y),
+    }[wall]
+
+
+def _position_against_wall(
+    wall: int, along: float, distance: float, room_size: tuple[float, float], height: float = 0.0
+) -> np.ndarray:
+    _, free_axis, wall_coordinate = _wall_frame(wall, room_size)
+    inward = 1.0 if wall in (0, 2) else -1.0
+    position = np.zeros(3)
+    position[free_axis] = along
+    position[1 - free_axis] = wall_coordinate + inward * distance
+    position[2] = height
+    return position
+
+
+def sample_scene(rng: np.random.Generator, height: int = 240, width: int = 320) -> Scene:
+    """Draw a random furnished room and camera.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of randomness; the scene is a deterministic function of it.
+    height, width : int
+        Image size in pixels.
+
+    Returns
+    -------
+    Scene
+        Scene description ready for :func:`render_scene_description`.
+    """
+    palette = _MaterialPalette(rng)
+    size_x, size_y = rng.uniform(3.0, 7.5), rng.uniform(3.0, 7.5)
+    ceiling_height = rng.uniform(2.4, 3.2)
+    room_size = (size_x, size_y)
+
+    # Openings: a door or two and some windows, on distinct wall spans.
+    openings: list[Opening] = []
+    frame_parts: list[tuple[list[_Part], np.ndarray, float]] = []
+    frame_material = palette.wood()
+    for _ in range(int(rng.integers(1, 5))):
+        wall = int(rng.integers(4))
+        wall_length = size_y if wall in (0, 1) else size_x
+        is_window = rng.random() < 0.55
+        opening_width = rng.uniform(0.8, 2.2) if is_window else rng.uniform(0.8, 1.0)
+        if opening_width > wall_length - 0.6:
+            continue
+        centre = rng.uniform(0.3 + opening_width / 2, wall_length - 0.3 - opening_width / 2)
+        if any(o.wall == wall and abs(o.centre - centre) < (o.width + opening_width) / 2 + 0.2 for o in openings):
+            continue
+        bottom = rng.uniform(0.7, 1.0) if is_window else 0.0
+        top = min(rng.uniform(1.9, 2.3), ceiling_height - 0.15)
+        material = palette.outdoor() if is_window else palette.corridor()
+        openings.append(Opening(wall, float(centre), float(opening_width), float(bottom), float(top), material))
+        # A frame around the opening and, for windows, a cross of glazing bars.
+        yaw, _, _ = _wall_frame(wall, room_size)
+        bar = 0.05
+        parts = [
+            _box((-opening_width / 2 - bar / 2, 0, (bottom + top) / 2), (bar, 0.06, top - bottom + 2 * bar), frame_material),
+            _box((opening_width / 2 + bar / 2, 0, (bottom + top) / 2), (bar, 0.06, top - bottom + 2 * bar), frame_material),
+            _box((0, 0, top + bar / 2), (opening_width + 2 * bar, 0.06, bar), frame_material),
+        ]
+        if is_window:
+            parts.append(_box((0, 0, bottom - bar / 2), (opening_width + 2 * bar, 0.12, bar), frame_material))
+            parts.append(_box((0, 0, (bottom + top) / 2), (opening_width, 0.03, 0.03), frame_material))
+            parts.append(_box((0, 0, (bottom + top) / 2), (0.03, 0.03, top - bottom), frame_material))
+        frame_parts.append((parts, _position_against_wall(wall, centre, 0.0, room_size), yaw))
+
+    room = Room(
+        size_x=float(size_x),
+        size_y=float(size_y),
+        ceiling_height=float(ceiling_height),
+        wall_material=palette.wall(),
+        floor_material=palette.floor(),
+        ceiling_material=palette.ceiling(),
+        openings=openings,
+        background_margin=float(rng.uniform(1.5, 6.0)),
+    )
+
+    # Camera: human height, usually looking across the room from near a wall.
+    camera_xy = np.array([rng.uniform(0.4, size_x - 0.4), rng.uniform(0.4, size_y - 0.4)])
+    target = np.array([rng.uniform(0.2, size_x - 0.2), rng.uniform(0.2, size_y - 0.2)])
+    if np.linalg.norm(target - camera_xy) < 1.0:
+        target = np.array([size_x, size_y]) - camera_xy
+    direction = target - camera_xy
+    yaw = math.atan2(-direction[0], direction[1]) + rng.normal(0.0, 0.25)
+    camera_height = rng.uniform(1.2, 1.8)
+
+    builder = _SceneBuilder(room_size, camera_xy)
+    for parts, position, frame_yaw in frame_parts:
+        builder.try_place(parts, position, frame_yaw, wall_mounted=True)
+
+    # Furniture against the walls, with the back towards the wall.
+    for _ in range(int(rng.integers(5, 14))):
+        maker = _WALL_FURNITURE[int(rng.integers(len(_WALL_FURNITURE)))]
+        parts = maker(rng, palette)
+        _, half = _parts_extent(parts)
+        wall = int(rng.integers(4))
+        wall_yaw, free_axis, _ = _wall_frame(wall, room_size)
+        wall_length = room_size[free_axis]
+        if 2 * half[0] > wall_length - 0.1:
+            continue
+        along = rng.uniform(half[0] + 0.05, wall_length - half[0] - 0.05)
+        position = _position_against_wall(wall, along, half[1] + rng.uniform(0.005, 0.05), room_size)
+        # Openings are only at doors/windows heights; keep doors clear.
+        blocked = any(
+            o.wall == wall and o.bottom < 0.1 and abs(o.centre - along) < o.width / 2 + half[0] + 0.1 for o in openings
+        )
+        if not blocked:
+            builder.try_place(parts, position, wall_yaw)
+
+    # Free-standing furniture with arbitrary yaw.
+    for _ in range(int(rng.integers(1, 8))):
+        maker = _FREE_FURNITURE[int(rng.integers(len(_FREE_FURNITURE)))]
+        parts = maker(rng, palette)
+        position = np.array([rng.uniform(0.3, size_x - 0.3), rng.uniform(0.3, size_y - 0.3), 0.0])
+        builder.try_place(parts, position, float(rng.uniform(-math.pi, math.pi)))
+
+    # Pictures and wall shelves.
+    for _ in range(int(rng.integers(0, 6))):
+        wall = int(rng.integers(4))
+        wall_yaw, free_axis, _ = _wall_frame(wall, room_size)
+        picture_width = rng.uniform(0.3, 1.0)
+        picture_height = picture_width * rng.uniform(0.6, 1.3)
+        along = rng.uniform(picture_width, room_size[free_axis] - picture_width)
+        centre_height = rng.uniform(1.3, min(1.9, ceiling_height - picture_height / 2 - 0.1))
+        if any(o.wall == wall and abs(o.centre - along) < o.width / 2 + picture_width for o in openings):
+            continue
+        if rng.random() < 0.75:
+            border = rng.uniform(0.02, 0.06)
+            parts = [
+                _box((0, 0.015, centre_height), (picture_width + 2 * border, 0.03, picture_height + 2 * border), palette.wood()),
+                _box((0, 0.0, centre_height), (picture_width, 0.035, picture_height), palette.picture(picture_width)),
+            ]
+        else:
+            board = palette.wood()
+            shelf_depth = rng.uniform(0.18, 0.3)
+            parts = [_box((0, 0.15 - shelf_depth / 2, centre_height), (picture_width * 1.5, shelf_depth, 0.025), board)]
+            for index in range(int(rng.integers(1, 4))):
+                radius = rng.uniform(0.03, 0.07)
+                item_height = rng.uniform(0.08, 0.25)
+                x = (index - 1) * picture_width * 0.45
+                parts.append(_Part("cylinder", (x, 0.15 - shelf_depth / 2, centre_height + 0.0125 + item_height / 2), (radius, radius, item_height / 2), palette.solid()))
+        builder.try_place(parts, _position_against_wall(wall, along, 0.15, room_size), wall_yaw, wall_mounted=True)
+
+    camera = Camera.nyu_like(
+        position=np.array([camera_xy[0], camera_xy[1], camera_height]),
+        yaw=yaw,
+        # NYU-style handheld captures mostly look slightly downwards.
+        pitch=float(np.radians(np.clip(rng.normal(-6.0, 7.0), -15.0, 15.0))),
+        roll=float(np.radians(rng.uniform(-5.0, 5.0))),
+        height=height,
+        width=width,
+    )
+
+    lights = []
+    light_height = ceiling_height - 0.25
+    for index in range(int(rng.integers(1, 4))):
+        warmth = rng.uniform(-0.15, 0.15)
+        lights.append(
+            Light(
+                position=np.array([rng.uniform(0.5, size_x - 0.5), rng.uniform(0.5, size_y - 0.5), light_height]),
+                colour=(1.0 + warmth, 1.0, 1.0 - warmth),
+                power=float(rng.uniform(4.0, 12.0)),
+                # Shadows for the strongest (first) light only: they are the
+                # costliest part of rendering.
+                casts_shadows=index == 0,
+            )
+        )
+
+    return Scene(
+        camera=camera,
+        room=room,
+        materials=palette.materials,
+        primitives=builder.primitives,
+        groups=builder.groups,
+        lights=lights,
+        ambient=float(rng.uniform(0.15, 0.45)),
+        exposure=float(rng.uniform(0.12, 0.3)),
+        white_balance=tuple(float(gain) for gain in 1.0 + rng.normal(0.0, 0.04, 3)),
+    )
+
+
+def render_scene(seed: int, height: int = 240, width: int = 320) -> tuple[np.ndarray, np.ndarray]:
+    """Render the random indoor scene identified by ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        Scene seed; equal seeds give identical outputs.
+    height, width : int
+        Image size in pixels.
+
+    Returns
+    -------
+    rgb : numpy.ndarray
+        ``uint8`` image of shape ``(height, width, 3)``.
+    depth : numpy.ndarray
+        ``float32`` z-depth in metres of shape ``(height, width)`` within
+        ``[MIN_DEPTH_M, MAX_DEPTH_M]``.
+    """
+    rng = np.random.default_rng(seed)
+    return render_scene_description(sample_scene(rng, height, width))
+
+
+class SyntheticIndoorDataset:
+    """Map-style dataset of rendered scenes (no torch dependency).
+
+    Parameters
+    ----------
+    length : int
+        Number of samples.
+    height, width : int
+        Image size in pixels.
+    seed_offset : int, optional
+        Sample ``i`` is rendered with seed ``seed_offset + i``.
+    """
+
+    def __init__(self, length: int, height: int = 240, width: int = 320, seed_offset: int = 0) -> None:
+        if length < 0:
+            raise ValueError("length must be non-negative")
+        self.length = int(length)
+        self.height = int(height)
+        self.width = int(width)
+        self.seed_offset = int(seed_offset)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index < 0:
+            index += self.length
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for dataset of length {self.length}")
+        return render_scene(self.seed_offset + index, self.height, self.width)
