@@ -12,6 +12,7 @@ torch is only needed here and in host tooling; the runtime path never imports it
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ class DepthModel(nn.Module):
         bn = self.get_submodule(node.bn_name) if node.bn else None
         return conv, bn  # type: ignore[return-value]
 
-    def forward(self, x: torch.Tensor, return_all: bool = False) -> Any:
+    def forward(self, x: torch.Tensor, return_all: bool = False,
+                layer_times: dict[str, float] | None = None) -> Any:
         """Run the network.
 
         Parameters
@@ -88,9 +90,12 @@ class DepthModel(nn.Module):
             (N, 3, H, W) ImageNet-normalised input.
         return_all : bool
             Also return every intermediate tensor by name (for calibration).
+        layer_times : dict, optional
+            Filled with seconds per node (for ``pynq-depth bench``).
         """
         tensors: dict[str, torch.Tensor] = {"input": x}
         for node in self.graph((int(x.shape[2]), int(x.shape[3]))):
+            start = time.perf_counter() if layer_times is not None else 0.0
             if node.op == "conv":
                 conv, bn = self.conv_modules(node)
                 y = conv(tensors[node.inputs[0]])
@@ -110,6 +115,8 @@ class DepthModel(nn.Module):
             else:  # pragma: no cover - netspec only makes the three kinds
                 raise ValueError(node.op)
             tensors[node.output] = y
+            if layer_times is not None:
+                layer_times[node.name or node.output] = time.perf_counter() - start
         return tensors if return_all else tensors["depth"]
 
 

@@ -1,0 +1,522 @@
+"""The ``pynq-depth`` command line.
+
+Errors the user can fix (bad image, bad weights, missing backend, unwritable
+output) are one line naming the file, with a non-zero exit status and no
+traceback.  ``PYNQ_DEPTH_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .config import ConfigError, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A one-line user-facing error."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 240x320 (HxW), got {text!r}") from None
+    if h < 32 or w < 32 or h > 4096 or w > 4096:
+        raise argparse.ArgumentTypeError(f"size {text} out of range (32..4096 per side)")
+    return h, w
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+# ------------------------------------------------------------------ progress
+class Progress:
+    """A small progress bar on stderr (tqdm when installed and stderr is a terminal)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
+        self.total, self.desc, self.done = total, desc, 0
+        self.enabled = enabled and total > 1
+        self._bar = None
+        if self.enabled:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
+            except ImportError:
+                pass
+
+    def update(self, note: str = "") -> None:
+        """Advance by one item."""
+        self.done += 1
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.set_postfix_str(note[:40])
+            self._bar.update(1)
+        else:
+            print(f"\r{self.desc}: {self.done}/{self.total} {note[:40]:40s}", end="", file=sys.stderr, flush=True)
+
+    def write(self, message: str) -> None:
+        """Print a line without breaking the bar."""
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            if self.enabled and self.done:
+                print(file=sys.stderr)
+            print(message, file=sys.stderr)
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled:
+            print(file=sys.stderr)
+
+
+# ------------------------------------------------------------------ run
+def _output_paths(images: list[Path], args: argparse.Namespace) -> list[Path]:
+    if args.output and len(images) != 1:
+        raise CliError("-o/--output names one file; use -O/--output-dir for several images")
+    if args.output:
+        out = Path(args.output)
+        if out.suffix.lower() != ".png":
+            raise CliError(f"{out}: output must be a .png file")
+        paths = [out]
+    else:
+        folder = Path(args.output_dir) if args.output_dir else Path.cwd()
+        if args.output_dir:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CliError(f"{folder}: cannot create output folder ({exc.strerror})") from None
+        paths = [folder / f"{img.stem}_depth.png" for img in images]
+    inputs = {p.resolve() for p in images}
+    seen: set[Path] = set()
+    for out in paths:
+        resolved = out.resolve()
+        if resolved in inputs or (args.npy and resolved.with_suffix(".npy") in inputs):
+            raise CliError(f"{out}: refusing to overwrite an input image")
+        if resolved in seen:
+            raise CliError(f"{out}: two inputs would write the same output; use -O with distinct names")
+        seen.add(resolved)
+    return paths
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``pynq-depth run``: images to plasma depth PNGs (and .npy metres)."""
+    from .depth import depth_png, npy_bytes
+    from .preprocess import ImageError, list_images, load_image
+    from .program import atomic_write_bytes
+    from .runtime import create_estimator
+
+    images, skipped = list_images(args.images)
+    for path in skipped:
+        print(f"skipping {path}: not an image file", file=sys.stderr)
+    if not images:
+        raise CliError("no images to process")
+    outputs = _output_paths(images, args)
+    estimator = create_estimator(args.backend, weights=args.weights, checkpoint=args.checkpoint,
+                                 config=args.hw)
+    print(f"backend: {estimator.backend} ({estimator.description})", file=sys.stderr)
+    if args.verbose:
+        print(f"  reason: {estimator.reason}", file=sys.stderr)
+    progress = Progress(len(images), "depth", enabled=not args.quiet)
+    failures: list[str] = []
+    seconds: list[float] = []
+    for image_path, out in zip(images, outputs):
+        try:
+            rgb = load_image(image_path)
+            start = time.perf_counter()
+            depth_m = estimator.depth(rgb)
+            seconds.append(time.perf_counter() - start)
+            png = depth_png(depth_m, colorbar=args.colorbar)
+            atomic_write_bytes(out, png)
+            if args.npy:
+                atomic_write_bytes(out.with_suffix(".npy"), npy_bytes(depth_m))
+            note = f"{image_path.name}: {depth_m.min():.2f}-{depth_m.max():.2f} m"
+            if len(images) == 1 or args.verbose:
+                progress.write(f"{image_path} -> {out} (depth {depth_m.min():.2f}-{depth_m.max():.2f} m, "
+                               f"{seconds[-1]:.2f} s)")
+        except ImageError as exc:
+            failures.append(str(exc))
+            progress.write(f"error: {exc}")
+            note = "error"
+        except OSError as exc:
+            message = f"{out}: cannot write output ({exc.strerror or exc})"
+            failures.append(message)
+            progress.write(f"error: {message}")
+            note = "error"
+        progress.update(note)
+    progress.close()
+    done = len(images) - len(failures)
+    if len(images) > 1 or failures:
+        mean = f", {statistics.mean(seconds):.2f} s per image" if seconds else ""
+        print(f"done: {done} of {len(images)} images written{mean}; {len(failures)} failed"
+              + (f"; {len(skipped)} non-image files skipped" if skipped else ""), file=sys.stderr)
+    return EXIT_OK if not failures else EXIT_FAILED
+
+
+# ------------------------------------------------------------------ info
+def cmd_info(args: argparse.Namespace) -> int:
+    """``pynq-depth info``: every layer with kind, shapes, MACs and weight bytes."""
+    from .netspec import build_graph, get_spec, totals
+
+    try:
+        spec = get_spec(args.config)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    size = args.size or spec.input_hw
+    nodes = build_graph(spec, size)
+    shapes = {"input": (size[0], size[1], 3)}
+    for n in nodes:
+        shapes[n.output] = n.out_shape
+    if args.json:
+        rows = [{"name": n.name or n.output, "op": n.op, "kind": n.kind or n.op, "stride": n.stride,
+                 "act": n.act, "in_shape": [list(shapes[i]) for i in n.inputs], "out_shape": list(n.out_shape),
+                 "macs": n.macs, "weight_bytes": n.weight_bytes} for n in nodes]
+        macs, wbytes = totals(nodes)
+        print(json.dumps({"config": spec.name, "input_hw": list(size), "layers": rows,
+                          "total_macs": macs, "total_weight_bytes": wbytes}, indent=1))
+        return EXIT_OK
+    print(f"{spec.name}: {spec.description}")
+    print(f"input {size[0]}x{size[1]}x3, output {nodes[-1].out_shape[0]}x{nodes[-1].out_shape[1]}x1 "
+          f"(10/depth_m; near = large)\n")
+    header = f"{'#':>3} {'layer':44s} {'kind':8s} {'s':>1} {'act':5s} {'input HxWxC':>14s} {'output HxWxC':>14s} " \
+             f"{'MMAC':>8s} {'weights':>9s}"
+    print(header)
+    print("-" * len(header))
+    for i, n in enumerate(nodes):
+        ins = "+".join("x".join(map(str, shapes[name])) for name in n.inputs)
+        name = n.name.replace("encoder.original_model.", "enc.") if n.name else n.output
+        print(f"{i:3d} {name:44s} {(n.kind or n.op):8s} {n.stride if n.op == 'conv' else '':>1} "
+              f"{(n.act if n.op == 'conv' else ''):5s} {ins:>14s} {'x'.join(map(str, n.out_shape)):>14s} "
+              f"{n.macs / 1e6:8.2f} {n.weight_bytes:9,d}")
+    macs, wbytes = totals(nodes)
+    enc = sum(n.macs for n in nodes if n.name.startswith("encoder"))
+    print("-" * len(header))
+    print(f"total: {macs / 1e9:.3f} GMAC (encoder {enc / 1e9:.3f}, decoder {(macs - enc) / 1e9:.3f}), "
+          f"{wbytes / 1e6:.2f} MB int8 weights + int32 bias, {sum(n.op == 'conv' for n in nodes)} accelerator layers")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ quantize
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """``pynq-depth quantize``: float checkpoint to int8 weights file."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
+    from .calibration import calibration_images
+    from .model import load_checkpoint
+    from .quantize import calibrate, quantize_model
+
+    try:
+        model, extra = load_checkpoint(args.checkpoint, spec=args.config)
+    except FileNotFoundError:
+        raise CliError(f"{args.checkpoint}: no such checkpoint") from None
+    except (ValueError, RuntimeError, OSError, EOFError) as exc:
+        raise CliError(f"{args.checkpoint}: cannot load checkpoint ({str(exc).splitlines()[0]})") from None
+    size = args.size or model.spec.input_hw
+    images, source = calibration_images(args.calib, size, args.num_calib)
+    print(f"calibrating {model.spec.name} at {size[0]}x{size[1]} on {len(images)} images ({source})", file=sys.stderr)
+    progress = Progress(len(images), "calibrate")
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        for _ in range(n - done):
+            progress.update()
+        done = n
+
+    maxima = calibrate(model, images, progress=step)
+    progress.close()
+    meta = {"checkpoint": Path(args.checkpoint).name, "calibration": source, "num_calibration": len(images),
+            "pynq_depth_version": __version__}
+    program = quantize_model(model, maxima, size, config=args.hw, meta=meta)
+    out = Path(args.output)
+    try:
+        program.save(out)
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write weights ({exc.strerror or exc})") from None
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(program.conv_commands)} accelerator layers, "
+          f"configuration {program.arith_id})", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``pynq-depth bench``: per-layer and total time per backend."""
+    from .preprocess import load_image
+    from .runtime import create_estimator, time_inference
+
+    if args.board:
+        try:
+            from .perf import cmd_bench_board  # lands with the performance-model issue
+        except ImportError:
+            raise CliError("--board needs the performance model, which is not in this build") from None
+        return cmd_bench_board(args)
+    rgb = load_image(args.image) if args.image else _example_image()
+    results = []
+    for backend in args.backend.split(","):
+        estimator = create_estimator(backend.strip(), weights=args.weights, checkpoint=args.checkpoint,
+                                     config=args.hw)
+        if not args.json:
+            print(f"benchmarking {estimator.backend} ({estimator.description}) on {estimator.input_hw[0]}x"
+                  f"{estimator.input_hw[1]}, {args.runs} runs ...", file=sys.stderr)
+        totals, layers = time_inference(estimator, rgb, args.runs)
+        results.append({
+            "backend": estimator.backend, "description": estimator.description,
+            "input_hw": list(estimator.input_hw), "runs": args.runs, "total_s": statistics.median(totals),
+            "min_s": min(totals), "fps": 1.0 / statistics.median(totals),
+            "layers": [{"name": k, "median_s": statistics.median(v)} for k, v in layers.items()],
+        })
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else {"results": results,
+                                                                "ratio": _ratio(results)}, indent=1))
+        return EXIT_OK
+    for r in results:
+        print(f"\n{r['backend']}: {r['description']}")
+        top = sorted(r["layers"], key=lambda layer: -layer["median_s"])[: args.top]
+        for layer in top:
+            print(f"  {layer['name']:56s} {layer['median_s'] * 1e3:8.2f} ms")
+        if len(r["layers"]) > args.top:
+            print(f"  ... {len(r['layers']) - args.top} more layers (--top N, --json for all)")
+        print(f"  total (median of {r['runs']}): {r['total_s'] * 1e3:.1f} ms per frame = {r['fps']:.2f} frames/s")
+    if len(results) > 1:
+        print(f"\ntime ratio {results[0]['backend']} / {results[1]['backend']}: {_ratio(results):.2f}")
+    return EXIT_OK
+
+
+def _ratio(results: list[dict]) -> float | None:
+    return results[0]["total_s"] / results[1]["total_s"] if len(results) > 1 else None
+
+
+def _example_image() -> np.ndarray:
+    from .preprocess import load_image
+    from .runtime import PACKAGE_DIR
+
+    return load_image(PACKAGE_DIR / "data" / "example.jpg")
+
+
+# ------------------------------------------------------------------ verify
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``pynq-depth verify``: a backend against the emulator, bit for bit."""
+    try:
+        from . import verify
+    except ImportError:
+        raise CliError("verify needs the HLS C simulation, which is not in this build") from None
+    return verify.main(args)
+
+
+# ------------------------------------------------------------------ train / eval
+def _open_eval_data(source: str, size: tuple[int, int], limit: int):
+    from .training.data import MotorcycleDataset, open_dataset
+
+    if source == "motorcycle":
+        try:
+            return MotorcycleDataset()
+        except ImportError:
+            raise CliError("--data motorcycle needs scikit-image (pip install scikit-image)") from None
+    try:
+        return open_dataset(source, size, split="test", length=limit, augmented=False)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``pynq-depth eval``: DenseDepth metrics of a backend on a dataset."""
+    from .evaluate import evaluate
+    from .metrics import METRIC_NAMES
+    from .runtime import create_estimator
+
+    estimator = create_estimator(args.backend, weights=args.weights, checkpoint=args.checkpoint, config=args.hw)
+    dataset = _open_eval_data(args.data, estimator.input_hw, args.limit)
+    count = min(args.limit, len(dataset))
+    print(f"evaluating {estimator.backend} ({estimator.description}) on {args.data}: {count} images",
+          file=sys.stderr)
+    progress = Progress(count, "eval", enabled=not args.json)
+    result = evaluate(estimator, dataset, median_scaling=args.median_scale, eigen_crop=args.eigen_crop,
+                      flip=args.flip, limit=args.limit, progress=lambda n: progress.update())
+    progress.close()
+    if args.json:
+        print(json.dumps({"backend": estimator.backend, "data": args.data, "count": result["count"],
+                          "median_scaled": args.median_scale, **result["mean"]}, indent=1))
+    else:
+        print("  ".join(f"{name:>8s}" for name in METRIC_NAMES))
+        print("  ".join(f"{result['mean'][name]:8.4f}" for name in METRIC_NAMES))
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``pynq-depth train``: train or resume a float model."""
+    try:
+        from .training.train import TrainConfig, train
+    except ImportError:
+        raise CliError("train needs torch: pip install 'pynq-depth[torch]'") from None
+    cfg = TrainConfig(data=args.data, model=args.config or "z2-mnv2", size=args.size or (240, 320),
+                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      encoder_lr_scale=args.encoder_lr_scale, seed=args.seed, workers=args.workers,
+                      checkpoint_every=args.checkpoint_every)
+    try:
+        result = train(cfg, args.output, resume=args.resume, imagenet=args.imagenet,
+                       pretrained=not args.no_pretrained, progress=True)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    losses = result["losses"]
+    print(f"trained to step {result['step']} in {result['seconds']:.0f} s; "
+          f"loss {np.mean(losses[:10]):.4f} (first 10) -> {np.mean(losses[-10:]):.4f} (last 10); "
+          f"checkpoint {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render --help in the README)."""
+    parser = argparse.ArgumentParser(
+        prog="pynq-depth",
+        description="Monocular depth estimation with an int8 HLS convolution accelerator on PYNQ boards. "
+                    "Without a board, the bit-exact NumPy emulator of the accelerator runs instead.",
+        epilog="Depth pictures use matplotlib's plasma colormap: near = bright yellow, far = dark purple.")
+    parser.add_argument("--version", action="version", version=f"pynq-depth {__version__}")
+    parser.add_argument("--hw-config", metavar="JSON", help="accelerator configuration (default: packaged)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="estimate depth for images", description=(
+        "Estimate metric depth for one or more images (files or folders) and write plasma-coloured PNGs "
+        "(near = bright yellow, far = dark purple). Images are resized to the network input; the depth map "
+        "has half the input resolution."))
+    run.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    out = run.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", metavar="OUT.png", help="output file (one image only)")
+    out.add_argument("-O", "--output-dir", metavar="DIR",
+                     help="output folder; files are named <image>_depth.png (default: current folder)")
+    run.add_argument("--backend", default="auto", choices=["auto", "emulator", "csim", "float", "fpga", "sim"],
+                     help="auto = FPGA when a board and overlay are present, else the emulator (default: auto)")
+    run.add_argument("--weights", metavar="FILE", help="int8 weights file (default: the packaged model)")
+    run.add_argument("--checkpoint", metavar="FILE", help="float checkpoint for --backend float")
+    run.add_argument("--npy", action="store_true", help="also write <output>.npy: float32 depth in metres")
+    run.add_argument("--colorbar", action="store_true", help="add a depth scale in metres to the picture")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("-v", "--verbose", action="store_true", help="say why a backend was chosen; one line per image")
+    run.set_defaults(func=cmd_run)
+
+    info = sub.add_parser("info", help="list the network's layers, MACs and weight sizes",
+                          description="Print every layer with kind, shapes, MACs and weight bytes, and totals.")
+    info.add_argument("--config", metavar="NAME", help="model configuration: z2-mnv2 (default), densedepth-mnv2")
+    info.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=cmd_info)
+
+    quant = sub.add_parser("quantize", help="float checkpoint -> int8 weights file", description=(
+        "Post-training quantisation: fold batch norm, per-output-channel int8 weights, int32 bias, "
+        "per-tensor activation scales calibrated on images, integer requantisation constants."))
+    quant.add_argument("checkpoint", help="float checkpoint (.pt) from pynq-depth train or the public port")
+    quant.add_argument("-o", "--output", required=True, metavar="WEIGHTS", help="weights file to write (.npz)")
+    quant.add_argument("--config", metavar="NAME", help="model configuration for a bare state dict")
+    quant.add_argument("--calib", metavar="DIR", help="folder of calibration images (default: built-in set)")
+    quant.add_argument("--num-calib", type=_positive, default=32, metavar="N", help="calibration images (default 32)")
+    quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
+    quant.set_defaults(func=cmd_quantize)
+
+    bench = sub.add_parser("bench", help="time the network per layer", description=(
+        "Time inference per layer and in total (median over runs). Give two backends separated by a comma "
+        "(e.g. emulator,float) to compare them in the same run."))
+    bench.add_argument("--backend", default="emulator", help="emulator, float, csim, fpga, or a comma list")
+    bench.add_argument("--board", metavar="NAME", help="modelled performance on a board (performance model)")
+    bench.add_argument("--runs", type=_positive, default=5, metavar="N", help="timed runs (default 5)")
+    bench.add_argument("--image", metavar="IMAGE", help="input image (default: the packaged example)")
+    bench.add_argument("--weights", metavar="FILE", help="int8 weights file")
+    bench.add_argument("--checkpoint", metavar="FILE", help="float checkpoint for the float backend")
+    bench.add_argument("--top", type=_positive, default=10, metavar="N", help="slowest layers to list (default 10)")
+    bench.add_argument("--json", action="store_true", help="JSON: backend, total_s, fps, layers")
+    bench.set_defaults(func=cmd_bench)
+
+    ver = sub.add_parser("verify", help="compare a backend with the emulator bit for bit", description=(
+        "Run the network (or random single layers) on a backend and on the emulator and compare every "
+        "layer's output bit for bit; prints the first mismatch and exits non-zero on any difference."))
+    ver.add_argument("--backend", default="csim", help="backend to check (default csim)")
+    ver.add_argument("--image", metavar="IMAGE", help="image for the whole-network check (default: example)")
+    ver.add_argument("--weights", metavar="FILE", help="int8 weights file")
+    ver.add_argument("--random-layers", type=_positive, metavar="N", help="check N random single layers instead")
+    ver.add_argument("--seed", type=int, default=0, help="seed for --random-layers (default 0)")
+    ver.set_defaults(func=cmd_verify)
+
+    ev = sub.add_parser("eval", help="accuracy metrics on a depth dataset", description=(
+        "DenseDepth's metrics (delta1..3, AbsRel, SqRel, RMSE, RMSE log, log10) of any backend, so float and "
+        "int8 can be compared on the same data."))
+    ev.add_argument("--data", default="synthetic",
+                    help="synthetic (validation scenes), motorcycle (real photo, needs scikit-image), "
+                         "a nyu_data.zip (test split) or a folder of RGB/depth pairs")
+    ev.add_argument("--backend", default="emulator", help="emulator, float, csim, fpga")
+    ev.add_argument("--weights", metavar="FILE", help="int8 weights file")
+    ev.add_argument("--checkpoint", metavar="FILE", help="float checkpoint for --backend float")
+    ev.add_argument("--limit", type=_positive, default=50, metavar="N", help="images to evaluate (default 50)")
+    ev.add_argument("--median-scale", action="store_true", help="median-scale each prediction to the ground truth")
+    ev.add_argument("--eigen-crop", action="store_true", help="evaluate inside Eigen's NYU crop")
+    ev.add_argument("--flip", action="store_true", help="average with the mirrored image's prediction")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("train", help="train a float model (needs torch)", description=(
+        "Train with DenseDepth's loss (L1 + SSIM + gradient) and Adam; encoder from ImageNet MobileNetV2 "
+        "(scripts/fetch_imagenet_weights.sh). Checkpoints every N steps; --resume continues exactly."))
+    tr.add_argument("--data", default="synthetic", help="synthetic, a nyu_data.zip or a folder of RGB/depth pairs")
+    tr.add_argument("--config", metavar="NAME", help="model configuration (default z2-mnv2)")
+    tr.add_argument("--size", type=_size, metavar="HxW", help="training input size (default 240x320)")
+    tr.add_argument("--steps", type=_positive, default=1000, help="total optimiser steps (default 1000)")
+    tr.add_argument("--batch-size", type=_positive, default=8)
+    tr.add_argument("--lr", type=float, default=1e-4, help="decoder learning rate (default 1e-4)")
+    tr.add_argument("--encoder-lr-scale", type=float, default=0.1, help="encoder lr = lr x this (default 0.1)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
+    tr.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N")
+    tr.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
+    tr.add_argument("--imagenet", metavar="PTH", help="ImageNet MobileNetV2 weights (default: the fetched cache)")
+    tr.add_argument("--no-pretrained", action="store_true", help="random encoder initialisation")
+    tr.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint to write")
+    tr.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pynq-depth`` console script."""
+    from .preprocess import ImageError
+    from .program import WeightsError
+    from .runtime import BackendError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        args.hw = load_config(args.hw_config)
+        return int(args.func(args))
+    except (CliError, WeightsError, ImageError, BackendError, ConfigError) as exc:
+        if os.environ.get("PYNQ_DEPTH_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, CliError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
