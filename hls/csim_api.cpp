@@ -1,0 +1,74 @@
+// C ABI around conv_accel for the Python csim backend (pynq_depth/backends/csim.py).
+// Not synthesised: it plays the part of the AXI DMA engines, turning arrays of
+// 64-bit beats into AXI-Stream packets and back, and reports protocol errors
+// (beats left unread, reads of an empty stream, TLAST position) so that a
+// wrong beat count is a test failure, not a silently shifted result.
+#include <stdint.h>
+
+#include "conv_accel.h"
+
+/// Number of registers in the order of pynq_depth.protocol.REGISTERS.
+#define PD_NUM_REGS 22
+
+extern "C" {
+
+/// \brief Identity of the configuration this library was compiled for.
+const char* pd_hw_id() { return CONV_HW_ID; }
+
+/// \brief Compile-time geometry: PE_IN, PE_OUT, BEAT_BITS, WBUF_WORDS, LB_ROW_WORDS, LB_ROWS.
+void pd_geometry(int* out) {
+    out[0] = CONV_PE_IN;
+    out[1] = CONV_PE_OUT;
+    out[2] = CONV_BEAT_BITS;
+    out[3] = CONV_WBUF_WORDS;
+    out[4] = CONV_LB_ROW_WORDS;
+    out[5] = CONV_LB_ROWS;
+}
+
+/// \brief Run one kernel call on beat arrays.
+///
+/// \param in        input beats (n_in of them); TLAST is set on the last, as a DMA would.
+/// \param out       room for out_cap output beats.
+/// \param regs      PD_NUM_REGS register values.
+/// \param info      out: [0] output beats produced, [1] input beats left unread,
+///                  [2] reads of an empty input stream, [3] index of the first
+///                  output beat with TLAST (-1 if none), [4] beats with TLAST,
+///                  [5] output beats dropped because out_cap was too small.
+/// \return the kernel's return value (0 or CONV_ERR_* bits).
+int pd_conv_call(const uint64_t* in, long n_in, uint64_t* out, long out_cap, const int* regs, long* info) {
+    hls::stream<pkt_t> sin("in"), sout("out");
+    for (long i = 0; i < n_in; i++) {
+        pkt_t p;
+        p.data = (unsigned long long)in[i];
+        p.keep = -1;
+        p.strb = -1;
+        p.last = i == n_in - 1;
+        sin.write(p);
+    }
+    const int* r = regs;
+    unsigned status = conv_accel(sin, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                                 r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]);
+    long produced = 0, first_last = -1, n_last = 0, dropped = 0;
+    while (!sout.empty()) {
+        pkt_t p = sout.read();
+        if (p.last) {
+            if (first_last < 0) first_last = produced;
+            n_last++;
+        }
+        if (produced < out_cap) {
+            out[produced] = (uint64_t)(unsigned long long)p.data;
+        } else {
+            dropped++;
+        }
+        produced++;
+    }
+    info[0] = produced;
+    info[1] = (long)sin.size();
+    info[2] = (long)sin.underflows;
+    info[3] = first_last;
+    info[4] = n_last;
+    info[5] = dropped;
+    return (int)status;
+}
+
+}  // extern "C"

@@ -1,0 +1,259 @@
+"""C-simulation backend: the HLS kernel's own C++, compiled with g++ and run through ctypes.
+
+``hls/conv_accel.cpp`` is compiled against the small stand-in headers in
+``hls/csim_include/`` (``ap_int``, ``hls::stream``, ``ap_axiu``) together with
+``hls/csim_api.cpp`` (a C ABI that plays the DMA engines) and the
+``conv_config.h`` generated from the hardware configuration.  The shared
+library is cached under ``~/.cache/pynq-depth/csim/<hash>/`` (or
+``$PYNQ_DEPTH_CACHE/csim``), keyed by the sources, the configuration, the
+compiler and the flags, so it is rebuilt whenever any of them changes.
+
+Every layer is run through exactly the protocol of :mod:`pynq_depth.protocol`
+that the board driver uses: the same tiling plan, register values, 64-bit
+beats, beat counts and TLAST position; any deviation (a beat left unread, a
+read past the end, TLAST misplaced) raises :class:`~pynq_depth.protocol.ProtocolError`.
+
+With ``sanitize=True`` the library is built with
+``-fsanitize=address,undefined`` (separate cache entry).  AddressSanitizer
+must be the first library of the process: run Python with
+``LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .. import protocol
+from ..codegen import config_header
+from ..config import HwConfig
+from ..emulator import NUMPY_DTYPES, ProgramRunner
+from ..program import ConvCmd
+
+#: Compiler flags of the simulation library (the brief's ``-O2 -fPIC -shared``).
+BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label")
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined")
+_SOURCES = ("conv_accel.cpp", "csim_api.cpp")
+_HEADERS = ("conv_accel.h", "csim_include/ap_int.h", "csim_include/hls_stream.h", "csim_include/ap_axi_sdata.h")
+_BUILD_LOCK = threading.Lock()
+
+
+class BuildError(RuntimeError):
+    """The C++ simulation library could not be compiled."""
+
+
+def hls_dir() -> Path:
+    """Folder of the HLS sources (``$PYNQ_DEPTH_HLS_DIR`` or ``<repo>/hls``)."""
+    env = os.environ.get("PYNQ_DEPTH_HLS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "hls"
+
+
+def cache_root() -> Path:
+    """Root of the csim build cache."""
+    env = os.environ.get("PYNQ_DEPTH_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pynq-depth"
+    return base / "csim"
+
+
+def _compiler() -> str:
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        raise BuildError(f"C++ compiler {cxx!r} not found (set CXX)")
+    return cxx
+
+
+def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[str, ...] = (),
+                  verbose: bool = False) -> Path:
+    """Compile (or find in the cache) the simulation library for a configuration.
+
+    Returns
+    -------
+    Path
+        The shared library.
+
+    Raises
+    ------
+    BuildError
+        With the compiler's output when compilation fails.
+    """
+    src = hls_dir()
+    cxx = _compiler()
+    flags = BASE_FLAGS + (SANITIZE_FLAGS if sanitize else ()) + tuple(extra_flags)
+    header = config_header(config)
+    digest = hashlib.sha256()
+    for name in _SOURCES + _HEADERS:
+        path = src / name
+        if not path.is_file():
+            raise BuildError(f"HLS source {path} missing (set PYNQ_DEPTH_HLS_DIR)")
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    digest.update(header.encode() + repr((cxx, version, flags)).encode())
+    out_dir = cache_root() / digest.hexdigest()[:16]
+    lib = out_dir / "libconv_csim.so"
+    with _BUILD_LOCK:
+        if lib.is_file():
+            return lib
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "conv_config.h").write_text(header)
+        fd, tmp = tempfile.mkstemp(prefix=".lib", suffix=".so", dir=out_dir)
+        os.close(fd)
+        cmd = [cxx, *flags, "-I", str(src / "csim_include"), "-I", str(out_dir), "-I", str(src),
+               *(str(src / s) for s in _SOURCES), "-o", tmp]
+        if verbose:
+            print(" ".join(cmd))
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            Path(tmp).unlink(missing_ok=True)
+            raise BuildError(f"compiling the csim library failed:\n{' '.join(cmd)}\n{result.stderr}")
+        os.replace(tmp, lib)  # atomic: a concurrent builder never sees a half-written library
+    return lib
+
+
+class CsimBackend(ProgramRunner):
+    """Runs convolutions through the compiled HLS C++ (bit-exact C simulation).
+
+    Parameters
+    ----------
+    config : HwConfig, optional
+        Accelerator configuration (packaged default).
+    sanitize : bool
+        Build with ``-fsanitize=address,undefined`` (see the module notes).
+    threads : int, optional
+        Independent kernel calls run concurrently on this many threads (the
+        library call releases the GIL); ``os.cpu_count()`` capped at 4 by default.
+    extra_flags : tuple of str
+        More compiler flags (part of the cache key).
+    """
+
+    name = "csim"
+
+    def __init__(self, config: HwConfig | None = None, sanitize: bool = False, threads: int | None = None,
+                 extra_flags: tuple[str, ...] = ()) -> None:
+        super().__init__(config)
+        self.sanitize = sanitize
+        self.extra_flags = tuple(extra_flags)
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self._lib: ctypes.CDLL | None = None
+        #: Kernel calls made in the last run (for benchmarks).
+        self.calls = 0
+
+    # ------------------------------------------------------------ library
+    @property
+    def library(self) -> ctypes.CDLL:
+        """The loaded simulation library (built on first use)."""
+        if self._lib is None:
+            path = build_library(self.config, self.sanitize, self.extra_flags)
+            lib = ctypes.CDLL(str(path))
+            lib.pd_conv_call.restype = ctypes.c_int
+            lib.pd_conv_call.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
+                                         ctypes.c_void_p, ctypes.c_void_p]
+            lib.pd_hw_id.restype = ctypes.c_char_p
+            hw_id = lib.pd_hw_id().decode()
+            if hw_id != self.config.hw_id:
+                raise BuildError(f"{path} was built for {hw_id}, expected {self.config.hw_id}")
+            self._lib = lib
+        return self._lib
+
+    def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int,
+                    where: str = "") -> np.ndarray:
+        """One kernel call on beat arrays; checks every protocol invariant.
+
+        Parameters
+        ----------
+        regs : dict
+            Register values (all of :data:`~pynq_depth.protocol.REGISTERS`).
+        stream : ndarray of uint64
+            Input beats (TLAST is put on the last one, as a DMA would).
+        n_out_beats : int
+            Expected output beats.
+        where : str
+            Description for error messages.
+
+        Returns
+        -------
+        ndarray of uint64
+            Output beats.
+        """
+        lib = self.library
+        stream = np.ascontiguousarray(stream, dtype=np.uint64)
+        regs_arr = np.array([regs[name] for name in protocol.REGISTERS], dtype=np.int32)
+        out = np.zeros(n_out_beats, dtype=np.uint64)
+        info = np.zeros(6, dtype=np.int64)
+        status = lib.pd_conv_call(stream.ctypes.data, stream.size, out.ctypes.data, out.size,
+                                  regs_arr.ctypes.data, info.ctypes.data)
+        if status:
+            bits = ", ".join(text for bit, text in protocol.KERNEL_ERRORS.items() if status & bit)
+            raise protocol.ProtocolError(f"{where}: kernel refused the call (status {status}: {bits}); "
+                                         f"registers {regs}")
+        produced, left, underflows, first_last, n_last, _ = (int(v) for v in info)
+        problems = []
+        if produced != n_out_beats:
+            problems.append(f"{produced} output beats, expected {n_out_beats}")
+        if left or underflows:
+            problems.append(f"input stream: {left} beats unread, {underflows} reads past the end "
+                            f"({stream.size} sent)")
+        if n_last != 1 or first_last != n_out_beats - 1:
+            problems.append(f"TLAST on {n_last} beats, first at {first_last}, expected only at {n_out_beats - 1}")
+        if problems:
+            raise protocol.ProtocolError(f"{where}: " + "; ".join(problems))
+        return out
+
+    # ------------------------------------------------------------ layers
+    def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
+        """Run one layer as a sequence of kernel calls (see :func:`pynq_depth.protocol.plan_layer`)."""
+        calls = protocol.plan_layer(cmd, x.shape, self.config)
+        in_dtype = x.dtype.name
+        skip_dtype = skip.dtype.name if skip is not None else None
+        ho, wo = calls[0].out_h, max(c.ox1 for c in calls)
+        cout = x.shape[2] if cmd.kind == "dw3x3" else int(cmd.weights.shape[0])
+        result = np.zeros((ho, wo, cout), dtype=NUMPY_DTYPES[out_dtype])
+        pe_in = self.config.pe_in
+        packed: dict[tuple[int, int, int, int], np.ndarray] = {}
+        pack_lock = threading.Lock()
+
+        def rows_for(call: protocol.Call) -> np.ndarray:
+            key = (call.ci0, call.ci1, call.ix0, call.ix1)
+            with pack_lock:
+                if key not in packed:
+                    tile = x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1]
+                    packed[key] = protocol.pack_pixels(tile, pe_in)
+                return packed[key]
+
+        def run_chain(chain: list[protocol.Call]) -> None:
+            psums = None
+            for call in chain:
+                regs = protocol.registers(cmd, call, in_dtype, out_dtype, skip_dtype, self.config)
+                skip_tile = None
+                if regs["has_skip"]:
+                    skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
+                stream = protocol.build_input_stream(cmd, call, rows_for(call), psums, skip_tile, self.config)
+                where = (f"layer {cmd.name}: channels {call.c0}..{call.c0 + call.n - 1}, columns "
+                         f"{call.ox0}..{call.ox1 - 1}, chunk {call.chunk + 1}/{call.n_chunks}")
+                beats = self.call_kernel(regs, stream, protocol.output_beats(call, out_dtype), where)
+                value = protocol.unpack_output(beats, call, out_dtype)
+                if call.psum_out:
+                    psums = value
+                else:
+                    result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
+
+        chains: dict[tuple[int, int], list[protocol.Call]] = {}
+        for call in calls:
+            chains.setdefault((call.c0, call.ox0), []).append(call)
+        self.calls += len(calls)
+        if self.threads > 1 and len(chains) > 1:
+            with ThreadPoolExecutor(self.threads) as pool:
+                for future in [pool.submit(run_chain, chain) for chain in chains.values()]:
+                    future.result()
+        else:
+            for chain in chains.values():
+                run_chain(chain)
+        return result
