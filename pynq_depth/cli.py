@@ -375,7 +375,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every)
     try:
         result = train(cfg, args.output, resume=args.resume, imagenet=args.imagenet,
-                       pretrained=not args.no_pretrained, progress=True)
+                       pretrained=not args.no_pretrained, progress=True, stop_at=args.stop_at)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     losses = result["losses"]
@@ -487,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--workers", type=int, default=1, help="data loader processes (default 1)")
     tr.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N")
     tr.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
+    tr.add_argument("--stop-at", type=_positive, metavar="STEP",
+                    help="end this run at STEP (schedule still follows --steps); continue later with --resume")
     tr.add_argument("--imagenet", metavar="PTH", help="ImageNet MobileNetV2 weights (default: the fetched cache)")
     tr.add_argument("--no-pretrained", action="store_true", help="random encoder initialisation")
     tr.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint to write")

@@ -88,8 +88,13 @@ def _freeze_batchnorm(model: torch.nn.Module) -> None:
 
 def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None,
           imagenet: str | Path | None = None, pretrained: bool = True,
-          log: Callable[[str], None] = lambda s: print(s, file=sys.stderr), progress: bool = True) -> dict:
+          log: Callable[[str], None] = lambda s: print(s, file=sys.stderr), progress: bool = True,
+          stop_at: int | None = None) -> dict:
     """Train (or resume) and write checkpoints to ``output``.
+
+    ``stop_at`` ends this run early at that step (checkpoint written) while the
+    learning-rate schedule still follows ``cfg.steps``: a long CPU training can be
+    split into several runs with ``resume`` and give the same result.
 
     Returns
     -------
@@ -151,7 +156,8 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
     began = time.time()
     step = start_step
     iterator = iter(loader)
-    while step < cfg.steps:
+    last = min(cfg.steps, stop_at) if stop_at else cfg.steps
+    while step < last:
         x, target = next(iterator)
         # Cosine decay to 10% over the planned steps: smooth, and the same on resume.
         factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / max(cfg.steps, 1)))
@@ -167,7 +173,7 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
         if bar is not None:
             bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}", l1=f"{float(terms['l1']):.2f}")
             bar.update(1)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == last:
             save(step)
     if bar is not None:
         bar.close()
