@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,7 +235,7 @@ def load_program(path: str | Path, config: HwConfig | None = None) -> Program:
         return _load(path, config)
     except WeightsError:
         raise
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError, TypeError, IndexError,
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, KeyError, TypeError, IndexError,
             AttributeError, UnicodeDecodeError, OverflowError, MemoryError, RuntimeError) as exc:
         raise WeightsError(f"{path}: not a valid weights file ({type(exc).__name__}: {exc})") from None
 
