@@ -321,6 +321,8 @@ def validate_program(program: Program, config: HwConfig | None = None) -> str | 
             return f"tensor {info.name}: scale must be finite, one per channel"
     produced = {"input"}
     for cmd in program.commands:
+        if not all(isinstance(v, str) for v in (cmd.name, cmd.op, cmd.output, *cmd.inputs)):
+            return "command names, inputs and outputs must be strings"
         for name in cmd.inputs:
             if name not in produced:
                 return f"command {cmd.name or cmd.op}: input {name} is not produced before it"
@@ -351,6 +353,9 @@ def _check_host(cmd: HostCmd, t: dict[str, TensorInfo]) -> str | None:
 
 
 def _check_conv(cmd: ConvCmd, t: dict[str, TensorInfo], config: HwConfig) -> str | None:
+    if not (isinstance(cmd.kind, str) and isinstance(cmd.act, str) and (cmd.skip is None or isinstance(cmd.skip, str))
+            and all(isinstance(getattr(cmd, k), int) for k in ("stride", "pad", "lo", "hi", "skip_mult", "skip_shift"))):
+        return "malformed command fields"
     if cmd.kind not in config.layer_kinds:
         return f"unknown kind {cmd.kind!r}"
     if cmd.act not in ("none", "relu6", "leaky"):
