@@ -162,18 +162,18 @@ def plan_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | 
             groups = _ceil(cin, g.pe_in)
             chunks = [(a * g.pe_in, min(cin, b * g.pe_in))
                       for a, b in _split(groups, g.wbuf_words // (k * k))]
-        for ci, (ci0, ci1) in enumerate(chunks):
-            cg = _ceil(ci1 - ci0, g.pe_in)
-            widest = g.lb_row_words // cg  # padded input columns one line-buffer row holds
-            if widest < k:
-                raise ProtocolError(f"{cmd.name}: {cg} channel groups do not fit one line-buffer row")
-            most = (widest - k) // s + 1
-            for ox0, ox1 in _split(wo, most):
-                ix0, ix1, pad_l, pad_r = _span(ox0, ox1, s, pad, k, w)
+        # One set of column tiles for all chunks (partial sums chain tile by tile),
+        # sized for the chunk with the most channel groups.
+        cg = max(_ceil(b - a, g.pe_in) for a, b in chunks)
+        widest = g.lb_row_words // cg  # padded input columns one line-buffer row holds
+        if widest < k:
+            raise ProtocolError(f"{cmd.name}: {cg} channel groups do not fit one line-buffer row")
+        most = (widest - k) // s + 1
+        for ox0, ox1 in _split(wo, most):
+            ix0, ix1, pad_l, pad_r = _span(ox0, ox1, s, pad, k, w)
+            for ci, (ci0, ci1) in enumerate(chunks):
                 calls.append(Call(c0, n, ci0, ci1, ci, len(chunks), ox0, ox1, ix0, ix1, pad_l, pad_r,
                                   iy0, iy1, pad_t, pad_b, ho))
-    # Chunks of one (group, tile) must run back to back: reorder chunk-major -> tile-major.
-    calls.sort(key=lambda c: (c.c0, c.ox0, c.chunk))
     return calls
 
 
@@ -279,7 +279,7 @@ def build_input_stream(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.nda
             raise ProtocolError("partial sums missing for a chained chunk")
         extras.append(pack_psums(psums))
     if skip is not None:
-        extras.append(pack_pixels(skip, 8))  # one byte per lane, 8 per beat
+        extras.append(pack_pixels(skip, 8).reshape(skip.shape[0], skip.shape[1], -1))  # 8 lanes per beat
     if not extras:
         return np.concatenate(head + [rows.reshape(-1)])
     per_pixel = np.concatenate(extras, axis=2) if len(extras) > 1 else extras[0]

@@ -292,6 +292,95 @@ def verify_network(backend: ProgramRunner, program: Program, rgb: np.ndarray,
     return report
 
 
+# ---------------------------------------------------------------- HLS test-bench vectors
+def expected_call_output(cmd: ConvCmd, call, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
+    """What one kernel call must produce, computed with :mod:`pynq_depth.arith` only.
+
+    Partial sums of chunk ``i`` are the exact accumulators over input channels
+    ``[0, ci1)`` (bias included); the last chunk gives the requantised tile.
+    """
+    from .arith import requantize
+
+    cols = slice(call.ox0, call.ox1)
+    lanes = slice(call.c0, call.c0 + call.n)
+    if cmd.kind == "dw3x3" or not call.psum_out:
+        acc = conv_acc(x, cmd.weights, cmd.bias, cmd.kind, cmd.stride, cmd.pad)[:, cols, lanes]
+        if call.psum_out:
+            return acc.astype(np.int32)
+        return requantize(acc, cmd.mult[lanes], cmd.mult_neg[lanes], cmd.shift[lanes], cmd.lo, cmd.hi,
+                          skip=None if skip is None else skip[:, cols, lanes], skip_mult=cmd.skip_mult,
+                          skip_shift=cmd.skip_shift).astype(NUMPY_DTYPES[out_dtype])
+    acc = conv_acc(x[:, :, :call.ci1], cmd.weights[..., :call.ci1], cmd.bias, cmd.kind, cmd.stride, cmd.pad)
+    return acc[:, cols, lanes].astype(np.int32)
+
+
+def _prefix_psums(cmd: ConvCmd, call, x: np.ndarray) -> np.ndarray:
+    acc = conv_acc(x[:, :, :call.ci0], cmd.weights[..., :call.ci0], cmd.bias, cmd.kind, cmd.stride, cmd.pad)
+    return acc[:, call.ox0:call.ox1, call.c0:call.c0 + call.n].astype(np.int32)
+
+
+def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None = None,
+                     max_calls_per_layer: int = 4) -> int:
+    """Write ``case_NNNN.bin`` files for ``hls/tb/tb_conv_accel.cpp`` (format in that file).
+
+    Each random layer is planned with :mod:`pynq_depth.protocol`; the first
+    ``max_calls_per_layer`` calls of it become cases, with the expected output
+    beats computed by the NumPy arithmetic (independent of the C++).
+
+    Returns
+    -------
+    int
+        Number of cases written.
+    """
+    import struct
+    from pathlib import Path
+
+    from . import protocol
+
+    config = config or default_config()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.glob("case_*.bin"):
+        old.unlink()
+    rng = np.random.default_rng(seed)
+    count = 0
+    for i in range(n):
+        kind = KINDS[i % len(KINDS)]
+        extra = {}
+        if i % 7 == 6 and kind != "dw3x3":  # large enough to chunk input channels and tile columns
+            extra = {"cin": 300 if kind == "conv3x3" else 40, "w": 150, "h": 4}
+        program, inputs = random_layer_program(rng, kind, config=config, **extra)
+        cmd = program.conv_commands[0]
+        x, skip = inputs["input"], inputs.get("skip")
+        out_dtype = program.tensors["output"].dtype
+        calls = protocol.plan_layer(cmd, x.shape, config)
+        for call in calls[:max_calls_per_layer]:
+            regs = protocol.registers(cmd, call, x.dtype.name, out_dtype,
+                                      None if skip is None else skip.dtype.name, config)
+            tile = x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1]
+            rows = protocol.pack_pixels(tile, config.pe_in)
+            psums = _prefix_psums(cmd, call, x) if call.psum_in else None
+            skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] if regs["has_skip"] else None
+            stream = protocol.build_input_stream(cmd, call, rows, psums, skip_tile, config)
+            value = expected_call_output(cmd, call, x, skip, out_dtype)
+            if call.psum_out:
+                expected = protocol.pack_psums(value).reshape(-1)
+            else:
+                lanes = 8 // (2 if out_dtype == "int16" else 1)
+                per_pixel = -(-call.n // lanes) * lanes
+                buf = np.zeros(value.shape[:2] + (per_pixel,), dtype=value.dtype)
+                buf[:, :, :call.n] = value
+                expected = buf.astype(buf.dtype.newbyteorder("<")).reshape(-1).view("<u8")
+            assert expected.size == protocol.output_beats(call, out_dtype)
+            assert stream.size == protocol.stream_beats(cmd, call, config)
+            header = b"PDV1" + struct.pack("<i", len(regs)) + np.array(list(regs.values()), "<i4").tobytes()
+            header += struct.pack("<qq", stream.size, expected.size)
+            (outdir / f"case_{count:04d}.bin").write_bytes(header + stream.astype("<u8").tobytes()
+                                                           + expected.astype("<u8").tobytes())
+            count += 1
+    return count
+
+
 # ---------------------------------------------------------------- random networks
 def _fit_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
     """Positive reals as ``mult * 2**-shift`` with ``mult < 2**(mult_bits-1)`` (numpy-only)."""
@@ -373,5 +462,5 @@ def random_network_program(rng: np.random.Generator, model: str | None = None,
 
 
 __all__ = ["KINDS", "Mismatch", "describe_layer", "VerifyReport", "compare_backends", "first_difference", "random_layer_program",
-           "random_network_program", "run_program_from", "verify_network", "verify_random_layers",
+           "random_network_program", "run_program_from", "verify_network", "verify_random_layers", "write_tb_vectors",
            "NUMPY_DTYPES"]

@@ -35,8 +35,9 @@ template <int W, bool S> struct traits {
     static store wrap(unsigned long long x) {
         if (W == 0) return 0;
         if (W == BITS) return (store)x;  // the native type wraps by itself
-        if (S) return (store)((long long)(x << (64 - W)) >> (64 - W));
-        return (store)(x & (~0ULL >> (64 - W)));  // W >= 1 here
+        const int pad = W >= 1 ? 64 - W : 0;  // W >= 1 here; keeps the shift count in range
+        if (S) return (store)((long long)(x << pad) >> pad);
+        return (store)(x & (~0ULL >> pad));
     }
 };
 

@@ -1,0 +1,114 @@
+// C test bench for conv_accel (Vitis HLS csim/cosim, or g++ with hls/csim_include).
+//
+// Usage: tb_conv_accel VECTOR_DIR [MAX_CASES]
+// VECTOR_DIR holds case_NNNN.bin files written by
+// `python scripts/hls_tb_vectors.py VECTOR_DIR` (pynq_depth.verify.write_tb_vectors).
+// The expected output beats in those files come from the NumPy emulator
+// (pynq_depth/arith.py), never from this kernel, so a pass is an independent
+// bit-exactness check.  File layout (little-endian):
+//   char magic[4] = "PDV1"; int32 n_regs; int32 regs[n_regs];
+//   int64 n_in; int64 n_out; uint64 in[n_in]; uint64 expected[n_out]
+// Every output beat is compared, TLAST must be on the last beat only, and the
+// kernel must consume exactly n_in beats.  Exit status 0 = all cases passed.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+#include "conv_accel.h"
+
+namespace {
+
+const int N_REGS = 22;
+
+/// \brief Read exactly n bytes or fail.
+bool read_exact(FILE* f, void* dst, size_t n) { return fread(dst, 1, n, f) == n; }
+
+/// \brief Run one vector file; return 0 on pass, 1 on mismatch, -1 when the file is absent.
+int run_case(const char* path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return -1;
+    char magic[4];
+    int32_t n_regs = 0;
+    int32_t regs[N_REGS];
+    int64_t n_in = 0, n_out = 0;
+    bool ok = read_exact(f, magic, 4) && memcmp(magic, "PDV1", 4) == 0 && read_exact(f, &n_regs, 4) &&
+              n_regs == N_REGS && read_exact(f, regs, sizeof(regs)) && read_exact(f, &n_in, 8) &&
+              read_exact(f, &n_out, 8) && n_in >= 0 && n_out > 0 && n_in < (1LL << 28) && n_out < (1LL << 28);
+    std::vector<uint64_t> in(ok ? (size_t)n_in : 0), expected(ok ? (size_t)n_out : 0);
+    ok = ok && read_exact(f, in.data(), in.size() * 8) && read_exact(f, expected.data(), expected.size() * 8);
+    fclose(f);
+    if (!ok) {
+        printf("%s: malformed vector file\n", path);
+        return 1;
+    }
+    hls::stream<pkt_t> sin("tb_in"), sout("tb_out");
+    for (int64_t i = 0; i < n_in; i++) {
+        pkt_t p;
+        p.data = (unsigned long long)in[i];
+        p.keep = -1;
+        p.strb = -1;
+        p.user = 0;
+        p.id = 0;
+        p.dest = 0;
+        p.last = i == n_in - 1;
+        sin.write(p);
+    }
+    const int32_t* r = regs;
+    unsigned status = conv_accel(sin, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                                 r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]);
+    if (status != 0) {
+        printf("%s: kernel refused the call, status %u\n", path, status);
+        return 1;
+    }
+    int errors = 0;
+    for (int64_t i = 0; i < n_out; i++) {
+        if (sout.empty()) {
+            printf("%s: output ended after %lld of %lld beats\n", path, (long long)i, (long long)n_out);
+            return 1;
+        }
+        pkt_t p = sout.read();
+        uint64_t got = (uint64_t)(unsigned long long)p.data;
+        bool last = p.last;
+        if (got != expected[i] && errors++ < 5)
+            printf("%s: beat %lld: got %016llx expected %016llx\n", path, (long long)i, (unsigned long long)got,
+                   (unsigned long long)expected[i]);
+        if (last != (i == n_out - 1) && errors++ < 5) printf("%s: TLAST wrong on beat %lld\n", path, (long long)i);
+    }
+    if (!sout.empty()) {
+        printf("%s: more than %lld output beats\n", path, (long long)n_out);
+        errors++;
+    }
+    if (!sin.empty()) {
+        printf("%s: %lu input beats left unread\n", path, (unsigned long)sin.size());
+        errors++;
+    }
+    return errors ? 1 : 0;
+}
+
+}  // namespace
+
+/// \brief Run every case_NNNN.bin of the vector folder (up to MAX_CASES).
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        printf("usage: %s VECTOR_DIR [MAX_CASES]\n", argv[0]);
+        return 2;
+    }
+    long max_cases = argc > 2 ? atol(argv[2]) : 1000000;
+    int passed = 0, failed = 0;
+    for (long i = 0; i < max_cases; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/case_%04ld.bin", argv[1], i);
+        int rc = run_case(path);
+        if (rc < 0) break;
+        if (rc == 0) passed++; else failed++;
+    }
+    printf("tb_conv_accel: %d passed, %d failed\n", passed, failed);
+    if (passed + failed == 0) {
+        printf("no vectors found in %s (run scripts/hls_tb_vectors.py)\n", argv[1]);
+        return 2;
+    }
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,246 @@
+"""The HLS kernel's own C++ (compiled with g++) against the NumPy emulator, bit for bit.
+
+Needs a C++ compiler (skipped without one).  Seeded; about a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import pynq_depth  # noqa: F401
+except ImportError:  # running from a checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pynq_depth import protocol  # noqa: E402
+from pynq_depth.codegen import write_hls_config  # noqa: E402
+from pynq_depth.config import default_config, load_config  # noqa: E402
+from pynq_depth.emulator import Emulator  # noqa: E402
+from pynq_depth.verify import (  # noqa: E402
+    KINDS,
+    compare_backends,
+    random_layer_program,
+    random_network_program,
+    verify_network,
+    verify_random_layers,
+    write_tb_vectors,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+HLS = REPO / "hls"
+EXAMPLE_JPG = REPO / "pynq_depth" / "data" / "example.jpg"
+
+pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
+
+
+@pytest.fixture(scope="module")
+def csim():
+    from pynq_depth.backends.csim import CsimBackend
+
+    return CsimBackend()
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(EXAMPLE_JPG).convert("RGB").resize((320, 240), Image.BILINEAR))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seed", range(4))
+def test_random_layers_bit_exact(csim, kind, seed):
+    report = verify_random_layers(csim, n=30, seed=100 * seed + KINDS.index(kind), kinds=(kind,))
+    assert report.ok, str(report)
+
+
+# kind, h, w, cin, cout, stride, pad: odd sizes, C=1/3, channels not multiples of pe_in/pe_out, stride 2 odd
+EDGE_CASES = [
+    ("conv3x3", 7, 9, 3, 32, 2, 1),
+    ("conv3x3", 1, 1, 1, 1, 1, 1),
+    ("conv3x3", 5, 3, 1, 17, 2, 1),
+    ("conv3x3", 3, 3, 9, 15, 1, 0),
+    ("conv3x3", 11, 13, 3, 5, 2, 0),
+    ("dw3x3", 9, 7, 1, 1, 2, 1),
+    ("dw3x3", 2, 2, 3, 3, 2, 1),
+    ("dw3x3", 13, 5, 33, 33, 1, 1),
+    ("dw3x3", 15, 15, 17, 17, 2, 1),
+    ("pw1x1", 7, 5, 3, 1, 1, 0),
+    ("pw1x1", 9, 9, 1, 16, 2, 0),
+    ("pw1x1", 4, 6, 17, 33, 1, 1),   # pad 1: the densedepth-mnv2 bottleneck quirk, padded on chip
+    ("pw1x1", 1, 1, 40, 7, 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("residual", [False, True])
+def test_edge_shapes(csim, case, residual):
+    kind, h, w, cin, cout, stride, pad = case
+    rng = np.random.default_rng(abs(hash(case)) % 2**32 + residual)
+    for in_dtype in ("int8", "uint8"):
+        for out_dtype in ("int8", "uint8", "int16"):
+            program, inputs = random_layer_program(rng, kind, h=h, w=w, cin=cin, cout=cout, stride=stride, pad=pad,
+                                                   in_dtype=in_dtype, out_dtype=out_dtype, residual=residual)
+            assert compare_backends(program, inputs, csim) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_saturation_extremes(csim, seed):
+    rng = np.random.default_rng(7000 + seed)
+    for i in range(30):
+        program, inputs = random_layer_program(rng, KINDS[i % 3], extremes=True, residual=bool(i % 2))
+        mismatch = compare_backends(program, inputs, csim)
+        assert mismatch is None, str(mismatch)
+
+
+def test_input_channel_chunks_and_column_tiles(csim):
+    """3x3 conv with 300 input channels (2 chunks chained by partial sums) and 150 columns (2 tiles)."""
+    rng = np.random.default_rng(3)
+    for residual in (False, True):
+        program, inputs = random_layer_program(rng, "conv3x3", h=5, w=150, cin=300, cout=20, stride=1, pad=1,
+                                               residual=residual, out_dtype="int8")
+        calls = protocol.plan_layer(program.conv_commands[0], inputs["input"].shape)
+        assert {c.n_chunks for c in calls} == {2} and len({c.ox0 for c in calls}) == 2
+        assert compare_backends(program, inputs, csim) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_buffers_config(tmp_path_factory):
+    """A configuration with tiny buffers: every small layer needs chunks and column tiles."""
+    raw = json.loads(default_config().path.read_text())
+    raw["name"] = "tinybuf"
+    raw["buffers"]["weight_buffer_bytes"] = 16 * 8 * 18   # 18 words: 3x3 conv takes 2 channel groups per chunk
+    raw["buffers"]["line_buffer_bytes"] = 3 * 8 * 24      # 24 words per row
+    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    path.write_text(json.dumps(raw))
+    return load_config(path)
+
+
+def test_tiny_buffers_force_tiling(tiny_buffers_config):
+    from pynq_depth.backends.csim import CsimBackend
+
+    backend = CsimBackend(config=tiny_buffers_config)
+    report = verify_random_layers(backend, n=45, seed=11)
+    assert report.ok, str(report)
+    rng = np.random.default_rng(12)
+    program, inputs = random_layer_program(rng, "conv3x3", h=6, w=13, cin=40, cout=18, stride=2, pad=1,
+                                           residual=True, config=tiny_buffers_config)
+    calls = protocol.plan_layer(program.conv_commands[0], inputs["input"].shape, tiny_buffers_config)
+    assert max(c.n_chunks for c in calls) >= 3 and len({c.ox0 for c in calls}) >= 2
+    assert compare_backends(program, inputs, backend) is None
+
+
+def test_whole_default_network_on_photo(csim, photo):
+    """z2-mnv2 at 240x320 with random well-scaled weights: every tensor bit-exact."""
+    program = random_network_program(np.random.default_rng(0), rgb=photo)
+    depth = Emulator().run(program, photo)
+    assert len(np.unique(depth)) > 100  # well scaled: the comparison is not between two saturated maps
+    report = verify_network(csim, program, photo)
+    assert report.ok, str(report)
+
+
+def test_densedepth_network_small_input(csim):
+    """The public-port configuration (pw1x1 pad 1, 1088-channel 3x3 convs chained in chunks) at 64x64."""
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, size=(64, 64, 3)).astype(np.uint8)
+    program = random_network_program(rng, model="densedepth-mnv2", input_hw=(64, 64), rgb=rgb)
+    assert any(c.kind == "pw1x1" and c.pad == 1 for c in program.conv_commands)
+    report = verify_network(csim, program, rgb)
+    assert report.ok, str(report)
+
+
+def test_report_names_first_mismatch(csim):
+    from pynq_depth.backends.csim import CsimBackend
+
+    class Broken(CsimBackend):
+        def run_conv(self, cmd, x, skip, out_dtype):
+            out = super().run_conv(cmd, x, skip, out_dtype).copy()
+            out[1, 2, 3] ^= 1
+            return out
+
+    program, inputs = random_layer_program(np.random.default_rng(0), "conv3x3", h=5, w=5, cin=8, cout=8)
+    mismatch = compare_backends(program, inputs, Broken())
+    assert mismatch is not None and mismatch.position == (1, 2, 3) and mismatch.count == 1
+    assert "(1, 2, 3)" in str(mismatch) and "random.conv3x3" in str(mismatch)
+
+
+def test_protocol_errors_are_reported(csim):
+    program, inputs = random_layer_program(np.random.default_rng(4), "pw1x1", h=3, w=4, cin=8, cout=8, pad=0, stride=1,
+                                           residual=False)
+    cmd, x = program.conv_commands[0], inputs["input"]
+    call = protocol.plan_layer(cmd, x.shape)[0]
+    regs = protocol.registers(cmd, call, x.dtype.name, "int8", None)
+    stream = protocol.build_input_stream(cmd, call, protocol.pack_pixels(x, 8))
+    n_out = protocol.output_beats(call, "int8")
+    csim.call_kernel(regs, stream, n_out)
+    with pytest.raises(protocol.ProtocolError, match="reads past the end"):
+        csim.call_kernel(regs, stream[:-1], n_out)
+    with pytest.raises(protocol.ProtocolError, match="unread"):
+        csim.call_kernel(regs, np.concatenate([stream, stream[:1]]), n_out)
+    with pytest.raises(protocol.ProtocolError, match="line buffer"):
+        csim.call_kernel({**regs, "cin_groups": 4000}, stream, n_out)
+    with pytest.raises(protocol.ProtocolError, match="shape"):
+        csim.call_kernel({**regs, "out_w": regs["out_w"] + 1}, stream, n_out)
+
+
+def test_library_rebuilds_when_sources_change(tmp_path, monkeypatch):
+    from pynq_depth.backends import csim as csim_mod
+
+    src = tmp_path / "hls"
+    shutil.copytree(HLS, src, ignore=shutil.ignore_patterns("build"))
+    monkeypatch.setenv("PYNQ_DEPTH_HLS_DIR", str(src))
+    monkeypatch.setenv("PYNQ_DEPTH_CACHE", str(tmp_path / "cache"))
+    first = csim_mod.build_library(default_config())
+    assert csim_mod.build_library(default_config()) == first  # cached
+    (src / "conv_accel.cpp").write_text((src / "conv_accel.cpp").read_text() + "\n// touched\n")
+    second = csim_mod.build_library(default_config())
+    assert second != first and second.is_file()
+    assert csim_mod.build_library(default_config(), sanitize=True).parent not in (first.parent, second.parent)
+
+
+def _asan_runtime() -> str | None:
+    cxx = os.environ.get("CXX", "g++")
+    out = subprocess.run([cxx, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    return out if out and os.path.isabs(out) and os.path.exists(out) else None
+
+
+def test_sanitized_testbench_on_emulator_vectors(tmp_path):
+    """hls/tb compiled with -fsanitize=address,undefined on vectors whose expected beats come from arith.py."""
+    if _asan_runtime() is None:
+        pytest.skip("compiler has no AddressSanitizer runtime")
+    write_hls_config(tmp_path / "gen")
+    count = write_tb_vectors(tmp_path / "vectors", n=21, seed=5)
+    exe = tmp_path / "tb"
+    cxx = os.environ.get("CXX", "g++")
+    subprocess.run([cxx, "-O1", "-g", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label",
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-I", str(HLS / "csim_include"),
+                    "-I", str(tmp_path / "gen"), "-I", str(HLS), str(HLS / "conv_accel.cpp"),
+                    str(HLS / "tb" / "tb_conv_accel.cpp"), "-o", str(exe)], check=True)
+    result = subprocess.run([str(exe), str(tmp_path / "vectors")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{count} passed, 0 failed" in result.stdout
+
+
+def test_sanitized_csim_backend(tmp_path):
+    """CsimBackend(sanitize=True) in a child process with the ASan runtime preloaded."""
+    runtime = _asan_runtime()
+    if runtime is None:
+        pytest.skip("compiler has no AddressSanitizer runtime")
+    code = ("from pynq_depth.backends.csim import CsimBackend\n"
+            "from pynq_depth.verify import verify_random_layers\n"
+            "r = verify_random_layers(CsimBackend(sanitize=True, threads=1), n=24, seed=9)\n"
+            "print(r); raise SystemExit(0 if r.ok else 1)\n")
+    env = {**os.environ, "LD_PRELOAD": runtime, "ASAN_OPTIONS": "detect_leaks=0",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-4000:]
+    assert "bit-exact" in result.stdout
