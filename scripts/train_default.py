@@ -4,7 +4,7 @@
     python scripts/train_default.py [-o runs/z2-synth.pt] [--resume runs/z2-synth.pt]
     pynq-depth quantize runs/z2-synth.pt -o pynq_depth/data/z2-mnv2-int8.npz
 
-Equivalent CLI: pynq-depth train --data synthetic --steps 4000 --batch-size 8 --lr 3e-4 --encoder-lr-scale 0.3
+Equivalent CLI: pynq-depth train --data synthetic --steps 1600 --batch-size 8 --lr 3e-4 --encoder-lr-scale 0.3
 --size 192x256 --seed 0 -o runs/z2-synth.pt.  Trained at 192x256 (same field of view as 240x320, the scene
 geometry is metric) to fit CPU time; the network is fully convolutional and runs at 240x320.
 """
@@ -17,7 +17,7 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("-o", "--output", default="/work/runs/z2-synth.pt")
 parser.add_argument("--resume")
 args = parser.parse_args()
-cfg = TrainConfig(data="synthetic", model="z2-mnv2", size=(192, 256), steps=4000, batch_size=8, lr=3e-4,
+cfg = TrainConfig(data="synthetic", model="z2-mnv2", size=(192, 256), steps=1600, batch_size=8, lr=3e-4,
                   encoder_lr_scale=0.3, seed=0, workers=1, checkpoint_every=100)
 result = train(cfg, args.output, resume=args.resume)
 print("done", result["step"], f"{result['seconds']:.0f} s")
