@@ -244,3 +244,17 @@ def test_sanitized_csim_backend(tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-4000:]
     assert "bit-exact" in result.stdout
+
+
+@pytest.mark.skipif(not (REPO / "pynq_depth" / "data" / "z2-mnv2-int8.npz").exists(), reason="no packaged weights")
+def test_packaged_quantised_weights_on_photo(csim):
+    """The real quantised z2-mnv2 program (when packaged) on the example photo: every tensor bit-exact."""
+    from PIL import Image
+
+    from pynq_depth.program import load_program
+
+    program = load_program(REPO / "pynq_depth" / "data" / "z2-mnv2-int8.npz")
+    h, w = program.input_hw
+    rgb = np.asarray(Image.open(EXAMPLE_JPG).convert("RGB").resize((w, h), Image.BILINEAR))
+    report = verify_network(csim, program, rgb)
+    assert report.ok, str(report)
