@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import zlib
 import sys
 from pathlib import Path
 
@@ -84,7 +85,7 @@ EDGE_CASES = [
 @pytest.mark.parametrize("residual", [False, True])
 def test_edge_shapes(csim, case, residual):
     kind, h, w, cin, cout, stride, pad = case
-    rng = np.random.default_rng(abs(hash(case)) % 2**32 + residual)
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()) + residual)  # seeded, unlike hash()
     for in_dtype in ("int8", "uint8"):
         for out_dtype in ("int8", "uint8", "int16"):
             program, inputs = random_layer_program(rng, kind, h=h, w=w, cin=cin, cout=cout, stride=stride, pad=pad,
