@@ -41,8 +41,10 @@ def quantize_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tup
     -------
     (mult, shift) : ndarrays of int32
     """
-    real = np.asarray(real, dtype=np.float64)
     top = 1 << (mult_bits - 1)
+    # Anything >= 2**(mult_bits-1) saturates anyway; clamping first keeps the float->int casts
+    # below defined (1e30 or inf used to wrap to a multiplier of 0).
+    real = np.minimum(np.asarray(real, dtype=np.float64), float(top))
     mult = np.zeros(real.shape, dtype=np.int64)
     shift = np.full(real.shape, max_shift, dtype=np.int64)
     positive = real > 0
