@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from .arith import quantize_multiplier
 from .config import HwConfig, default_config
 from .model import LEAKY_SLOPE, DepthModel
 from .netspec import Node
@@ -28,35 +29,6 @@ DEPTH_OUTPUT_RANGE = 160.0
 #: Fraction of |values| kept inside the int8 range when calibrating (outliers clip).
 CALIBRATION_PERCENTILE = 99.99
 _PERCENTILE_SAMPLES = 1 << 20
-
-
-def quantize_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """Express positive reals as ``mult * 2**-shift`` with ``mult < 2**(mult_bits-1)``.
-
-    The multiplier is normalised into ``[2**(mult_bits-2), 2**(mult_bits-1))`` for
-    the most precision; shifts are limited to ``[1, max_shift]`` (tiny values lose
-    precision, values >= 2**(mult_bits-2) saturate the multiplier).
-
-    Returns
-    -------
-    (mult, shift) : ndarrays of int32
-    """
-    top = 1 << (mult_bits - 1)
-    # Anything >= 2**(mult_bits-1) saturates anyway; clamping first keeps the float->int casts
-    # below defined (1e30 or inf used to wrap to a multiplier of 0).
-    real = np.minimum(np.asarray(real, dtype=np.float64), float(top))
-    mult = np.zeros(real.shape, dtype=np.int64)
-    shift = np.full(real.shape, max_shift, dtype=np.int64)
-    positive = real > 0
-    exponent = np.floor(np.log2(np.where(positive, real, 1.0))).astype(np.int64)
-    shift = np.where(positive, np.clip(mult_bits - 2 - exponent, 1, max_shift), max_shift)
-    mult = np.where(positive, np.round(real * np.exp2(shift.astype(np.float64))), 0).astype(np.int64)
-    overflow = mult >= top  # rounding reached 2**(mult_bits-1): halve while the shift allows
-    can_halve = overflow & (shift > 1)
-    mult = np.where(can_halve, (mult + 1) >> 1, mult)
-    shift = np.where(can_halve, shift - 1, shift)
-    mult = np.minimum(mult, top - 1)
-    return mult.astype(np.int32), shift.astype(np.int32)
 
 
 def fold_batchnorm(model: DepthModel, node: Node) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +167,9 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
         else:
             effective = np.transpose(weight, (0, 2, 3, 1)) * in_scale[None, None, None, :]  # (Cout, k, k, Cin)
         flat = np.abs(effective.reshape(node.cout, -1)).max(axis=1)
-        w_scale = np.where(flat > 0, flat / 127.0, 1.0)
+        # An all-zero channel outputs its bias only: give it a scale fine enough to keep the bias exact
+        # (a scale of 1.0 rounded biases below one real unit to 0).
+        w_scale = np.where(flat > 0, flat / 127.0, out_scale / 256.0)
         shape = (-1,) + (1,) * (effective.ndim - 1)
         weights_q = np.clip(np.round(effective / w_scale.reshape(shape)), -127, 127).astype(np.int8)
         bias_q = np.clip(np.round(bias / w_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
