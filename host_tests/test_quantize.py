@@ -1,0 +1,321 @@
+"""The post-training quantiser: multipliers, edge-case weights, concat folding, and a
+small random model whose integer program must track the float model."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from pynq_depth.config import default_config
+
+torch = pytest.importorskip("torch")
+
+from pynq_depth.depth import prediction_to_metres  # noqa: E402
+from pynq_depth.emulator import Emulator  # noqa: E402
+from pynq_depth.metrics import depth_errors  # noqa: E402
+from pynq_depth.model import LEAKY_SLOPE, DepthModel  # noqa: E402
+from pynq_depth.preprocess import normalize, resize_rgb  # noqa: E402
+from pynq_depth.program import validate_program  # noqa: E402
+from pynq_depth.quantize import (calibrate, input_lut, input_scales, quantize_model,  # noqa: E402
+                                 quantize_multiplier)
+
+CONFIG = default_config()
+MULT_BITS, MAX_SHIFT = CONFIG.mult_bits, CONFIG.max_shift
+TOP = 1 << (MULT_BITS - 1)
+HW = (64, 96)
+
+
+# ----------------------------------------------------------------- quantize_multiplier
+def _value(mult, shift):
+    return mult.astype(np.float64) * np.exp2(-shift.astype(np.float64))
+
+
+def _check_ranges(mult, shift):
+    assert mult.dtype == np.int32 and shift.dtype == np.int32
+    assert np.all((mult >= 0) & (mult < TOP))
+    assert np.all((shift >= 1) & (shift <= MAX_SHIFT))
+
+
+def test_multiplier_normal_range_precision():
+    rng = np.random.default_rng(0)
+    real = np.exp(rng.uniform(np.log(1e-9), np.log(8000.0), size=5000))
+    mult, shift = quantize_multiplier(real, MULT_BITS, MAX_SHIFT)
+    _check_ranges(mult, shift)
+    assert np.all(mult >= TOP // 2)  # normalised: full 15-bit precision
+    rel = np.abs(_value(mult, shift) - real) / real
+    assert rel.max() <= 1.0 / TOP  # half an LSB of a multiplier >= 2**14
+
+
+@pytest.mark.parametrize("k", list(range(-30, 14)))
+def test_multiplier_exact_powers_of_two(k):
+    mult, shift = quantize_multiplier(np.array([2.0 ** k]), MULT_BITS, MAX_SHIFT)
+    _check_ranges(mult, shift)
+    assert int(mult[0]) == TOP // 2 and int(shift[0]) == MULT_BITS - 2 - k
+    assert _value(mult, shift)[0] == 2.0 ** k
+
+
+def test_multiplier_zero_and_negative_give_zero():
+    mult, shift = quantize_multiplier(np.array([0.0, -0.0, -1.0]), MULT_BITS, MAX_SHIFT)
+    _check_ranges(mult, shift)
+    assert_array_equal(mult, [0, 0, 0])
+
+
+def test_multiplier_tiny_values_lose_precision_but_stay_valid():
+    real = np.array([1e-30, 2.0 ** -47, 2.0 ** -46, 2.0 ** -40, 1e-12, 2.0 ** -33])
+    mult, shift = quantize_multiplier(real, MULT_BITS, MAX_SHIFT)
+    _check_ranges(mult, shift)
+    assert int(mult[0]) == 0 and int(shift[0]) == MAX_SHIFT
+    assert int(mult[1]) in (0, 1) and int(mult[2]) == 1 and int(shift[2]) == MAX_SHIFT
+    # below 2**(14-46) the shift saturates and the multiplier is just round(real * 2**46)
+    assert_array_equal(mult[3:5], np.round(real[3:5] * 2.0 ** MAX_SHIFT).astype(np.int32))
+    assert int(mult[5]) == 2 ** 13 and int(shift[5]) == MAX_SHIFT  # 2**-33 needs shift 47: one bit lost
+    assert abs(_value(mult[3:4], shift[3:4])[0] - real[3]) / real[3] < 1e-3
+
+
+def test_multiplier_huge_values_saturate():
+    real = np.array([16383.0, 16383.5, 16383.9, 16384.0, 1e6, 1e30, np.finfo(np.float64).max])
+    mult, shift = quantize_multiplier(real, MULT_BITS, MAX_SHIFT)
+    _check_ranges(mult, shift)
+    assert int(mult[0]) == 32766 and int(shift[0]) == 1
+    assert np.all(mult[1:] == TOP - 1) and np.all(shift[1:] == 1)
+
+
+def test_multiplier_rounding_overflow_renormalises():
+    """A value just below a power of two rounds the multiplier to 2**15: it must become 2**14 >> one shift."""
+    for k in range(-20, 13):
+        real = np.array([2.0 ** k * (1 - 2.0 ** -17)])
+        mult, shift = quantize_multiplier(real, MULT_BITS, MAX_SHIFT)
+        _check_ranges(mult, shift)
+        assert int(mult[0]) == TOP // 2
+        assert _value(mult, shift)[0] == 2.0 ** k
+    # just below 2**15 rounding to 2**15 at the minimum shift of 1 clamps instead
+    mult, shift = quantize_multiplier(np.array([16383.9]), MULT_BITS, MAX_SHIFT)
+    assert int(mult[0]) == TOP - 1 and int(shift[0]) == 1
+
+
+def test_multiplier_other_widths():
+    for bits, max_shift in [(8, 20), (12, 31), (16, 46)]:
+        real = np.exp(np.random.default_rng(bits).uniform(-8, 3, 200))  # inside the normalisable range
+        mult, shift = quantize_multiplier(real, bits, max_shift)
+        assert np.all((mult >= 0) & (mult < 1 << (bits - 1))) and np.all((shift >= 1) & (shift <= max_shift))
+        rel = np.abs(_value(mult, shift) - real) / real
+        assert rel.max() <= 1.0 / (1 << (bits - 1))
+
+
+# ----------------------------------------------------------------- input table
+def test_input_lut_covers_every_pixel_value():
+    scales = input_scales()
+    lut = input_lut(scales)
+    assert lut.shape == (3, 256) and lut.dtype == np.int8
+    assert lut.min() >= -127 and lut.max() <= 127
+    assert np.all(np.diff(lut.astype(int), axis=1) >= 0)  # monotonic
+    values = normalize(np.broadcast_to(np.arange(256, dtype=np.uint8)[:, None, None], (256, 1, 3)))[:, 0, :]
+    err = np.abs(lut.T * scales - values)
+    assert np.all(err <= scales / 2 + 1e-6)
+
+
+# ----------------------------------------------------------------- a small random model
+def _photos() -> list[np.ndarray]:
+    data = pytest.importorskip("skimage.data")
+    from pynq_depth.preprocess import load_image
+
+    from conftest import EXAMPLE_JPG
+
+    return [resize_rgb(im, *HW) for im in (load_image(EXAMPLE_JPG), data.astronaut(), data.coffee(),
+                                           data.chelsea(), data.stereo_motorcycle()[0])]
+
+
+def _prepare_random_model(images: list[np.ndarray]) -> DepthModel:
+    """Random init; BatchNorm statistics from the images; output affinely mapped into DenseDepth's range."""
+    torch.manual_seed(0)
+    model = DepthModel("z2-mnv2")
+    x = torch.from_numpy(np.stack([normalize(i) for i in images])).permute(0, 3, 1, 2)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average: one pass sets the statistics
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        model.decoder.conv3.weight *= 15.0 / out.std()
+        model.decoder.conv3.bias += 30.0 - model(x).mean()
+    return model
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return _photos()
+
+
+@pytest.fixture(scope="module")
+def random_model(photos):
+    return _prepare_random_model(photos[:4])
+
+
+@pytest.fixture(scope="module")
+def random_maxima(random_model, photos):
+    return calibrate(random_model, photos[:3])
+
+
+def _float_outputs(model, rgb):
+    x = torch.from_numpy(normalize(rgb)[None]).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        return {k: v[0].permute(1, 2, 0).double().numpy() for k, v in model(x, return_all=True).items()}
+
+
+def _isolated_layer_errors(model, program, rgb):
+    """For every conv: run the float layer on the dequantised integer input and compare in output LSBs."""
+    trace = Emulator().run(program, rgb, trace=True)
+    nodes = {n.output: n for n in model.graph(tuple(program.input_hw))}
+
+    def deq(name):
+        return trace[name].astype(np.float64) * program.tensors[name].scale.astype(np.float64)
+
+    errors = {}
+    for cmd in program.conv_commands:
+        node = nodes[cmd.output]
+        conv, bn = model.conv_modules(node)
+        x = torch.from_numpy(deq(cmd.input)).permute(2, 0, 1)[None].float()
+        with torch.no_grad():
+            y = conv(x)
+            if bn is not None:
+                y = bn(y)
+            if node.act == "relu6":
+                y = torch.nn.functional.relu6(y)
+            elif node.act == "leaky":
+                y = torch.nn.functional.leaky_relu(y, LEAKY_SLOPE)
+            if node.residual is not None:
+                y = y + torch.from_numpy(deq(node.residual)).permute(2, 0, 1)[None].float()
+        ref = y[0].permute(1, 2, 0).double().numpy()
+        scale = program.tensors[cmd.output].scale.astype(np.float64)
+        lo, hi = cmd.lo * scale, cmd.hi * scale
+        ref = np.clip(ref, lo, hi)  # calibration clips outliers on purpose
+        errors[cmd.output] = (deq(cmd.output) - ref) / scale
+    return trace, errors
+
+
+def test_random_model_int8_tracks_float(random_model, random_maxima, photos):
+    program = quantize_model(random_model, random_maxima, HW)
+    assert validate_program(program) is None
+    assert program.input_hw == HW
+    assert program.tensors["depth"].shape == (HW[0] // 2, HW[1] // 2, 1)
+    for rgb in photos[3:]:  # images not used for calibration
+        q = Emulator().run(program, rgb)[..., 0].astype(np.float64) * program.output_scale
+        f = _float_outputs(random_model, rgb)["depth"][..., 0]
+        assert f.std() > 5  # the output really varies
+        assert np.corrcoef(q.ravel(), f.ravel())[0, 1] > 0.98
+        assert np.sqrt(np.mean((q - f) ** 2)) < 0.2 * f.std()
+        errors = depth_errors(prediction_to_metres(f), prediction_to_metres(q))
+        assert errors["delta1"] >= 0.95 and errors["abs_rel"] <= 0.08
+
+
+def _assert_layer_ok(name, err, program, lsb=1.0):
+    """8-bit outputs: rms error below ``lsb`` steps.  The int16 depth output is finer than 8-bit
+    weights can resolve, so it is held to 1% of the output range instead."""
+    if program.tensors[name].dtype == "int16":
+        assert np.sqrt(np.mean(err ** 2)) < 0.01 * 32767 / 10, name
+    else:
+        assert np.sqrt(np.mean(err ** 2)) < lsb, name
+
+
+def test_random_model_every_layer_within_one_lsb(random_model, random_maxima, photos):
+    program = quantize_model(random_model, random_maxima, HW)
+    _, errors = _isolated_layer_errors(random_model, program, photos[4])
+    assert len(errors) == len(program.conv_commands)
+    for name, err in errors.items():
+        _assert_layer_ok(name, err, program)
+        if program.tensors[name].dtype != "int16":
+            assert abs(np.mean(err)) < 0.3, name
+
+
+@pytest.mark.parametrize("factor", [0.1, 4.0, 40.0])
+def test_concat_of_differently_scaled_parts(random_model, random_maxima, photos, factor):
+    """A conv reading a concat whose parts have different scales folds them into its weights."""
+    maxima = dict(random_maxima)
+    maxima["d0"] = random_maxima["d0"] * factor  # rescale the upsampled part only
+    program = quantize_model(random_model, maxima, HW)
+    assert validate_program(program) is None
+    cat = program.tensors["up0.concat"]
+    resized_c = program.tensors["up0.resized"].shape[2]
+    assert cat.scale.shape == (cat.shape[2],)
+    assert_array_equal(cat.scale[:resized_c], program.tensors["up0.resized"].scale)
+    assert_array_equal(cat.scale[resized_c:], program.tensors["f18"].scale)
+    assert abs(np.log(float(cat.scale[0]) / float(cat.scale[-1]))) > np.log(1.8)
+    # The integer weights are the float weights divided by the per-input-channel scale, exactly
+    # (up to half a weight step): w_q[o, :, :, i] * w_scale[o] / in_scale[i] ~ W[o, i].
+    cmd = next(c for c in program.conv_commands if c.name == "decoder.up0.convA")
+    w_float = random_model.decoder.up0.convA.weight.detach().double().numpy().transpose(0, 2, 3, 1)
+    out_scale = float(program.tensors["up0.a"].scale[0])
+    w_scale = cmd.mult.astype(np.float64) * np.exp2(-cmd.shift.astype(np.float64)) * out_scale
+    in_scale = cat.scale.astype(np.float64)
+    step = w_scale[:, None, None, None] / in_scale[None, None, None, :]
+    recon = cmd.weights.astype(np.float64) * step
+    # (w_scale is recovered from the 15-bit multiplier: up to 127 * 2**-14 steps of slack)
+    assert np.all(np.abs(recon - w_float) <= step * (0.5 + 127.0 / 2 ** 14))
+    # and the layer tracks float on real data; a 20x coarser part costs weight precision in the
+    # other part (one per-output-channel weight scale), hence the looser bound there
+    _, errors = _isolated_layer_errors(random_model, program, photos[4])
+    for name in ("up0.a", "up1.a", "up5.a"):
+        _assert_layer_ok(name, errors[name], program, lsb=4.0 if factor > 10 else 1.0)
+
+
+def test_all_zero_weight_channel(random_model, random_maxima, photos):
+    model = copy.deepcopy(random_model)
+    conv = model.decoder.up1.convA
+    with torch.no_grad():
+        conv.weight[3] = 0.0
+        conv.weight[5] = 0.0
+        conv.bias[3] = 0.0
+        conv.bias[5] = 0.37  # a constant output channel
+        dw = model.get_submodule("encoder.original_model.features.4.conv.1.0")  # depthwise, then BatchNorm
+        dw.weight[7] = 0.0
+    program = quantize_model(model, calibrate(model, photos[:3]), HW)
+    assert validate_program(program) is None
+    cmd = next(c for c in program.conv_commands if c.name == "decoder.up1.convA")
+    assert np.all(cmd.weights[3] == 0) and np.all(cmd.weights[5] == 0)
+    assert np.all(cmd.mult < 1 << 15) and np.all(cmd.shift >= 1)
+    trace, errors = _isolated_layer_errors(model, program, photos[4])
+    assert np.all(trace["up1.a"][..., 3] == 0)
+    scale = float(program.tensors["up1.a"].scale[0])
+    expected = round(0.37 / scale)
+    assert expected >= 2
+    assert np.all(np.abs(trace["up1.a"][..., 5].astype(int) - expected) <= 1)
+    for name in ("up1.a", "f5.dw"):
+        _assert_layer_ok(name, errors[name], program)
+
+
+def test_huge_weights(random_model, photos):
+    model = copy.deepcopy(random_model)
+    with torch.no_grad():
+        model.decoder.up2.convA.weight *= 1e6
+        model.decoder.up2.convA.bias *= 1e6
+        model.decoder.up2.convB.weight *= 1e-6  # keeps the network's later layers in range
+    maxima = calibrate(model, photos[:3])
+    program = quantize_model(model, maxima, HW)
+    assert validate_program(program) is None
+    for cmd in program.conv_commands:
+        assert np.all(np.abs(cmd.weights.astype(int)) <= 127)
+    with np.errstate(all="raise"):
+        trace, errors = _isolated_layer_errors(model, program, photos[4])
+    for name in ("up2.a", "up2", "depth"):
+        _assert_layer_ok(name, errors[name], program)
+
+
+def test_huge_bias_saturates_cleanly(random_model, random_maxima, photos):
+    model = copy.deepcopy(random_model)
+    with torch.no_grad():
+        model.decoder.up3.convA.bias[0] = 1e12  # far beyond int32 accumulator units
+        model.decoder.up3.convA.bias[1] = -1e12
+    program = quantize_model(model, random_maxima, HW)
+    assert validate_program(program) is None
+    cmd = next(c for c in program.conv_commands if c.name == "decoder.up3.convA")
+    assert int(cmd.bias[0]) == 2 ** 31 - 1 and int(cmd.bias[1]) == -(2 ** 31)
+    trace = Emulator().run(program, photos[4], trace=True)
+    assert np.all(trace["up3.a"][..., 0] == cmd.hi)
+    assert np.all(trace["up3.a"][..., 1] == cmd.lo)
+    assert trace["depth"].dtype == np.int16
