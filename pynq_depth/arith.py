@@ -191,3 +191,32 @@ def resize_bilinear(x: np.ndarray, out_h: int, out_w: int, frac_bits: int) -> np
     total = vertical[:, x0] * (one - fx32) + vertical[:, x1] * fx32
     out = (total + np.int32(1 << (2 * frac_bits - 1))) >> (2 * frac_bits)
     return out.astype(x.dtype)
+
+
+def quantize_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Express positive reals as ``mult * 2**-shift`` with ``mult < 2**(mult_bits-1)``.
+
+    The multiplier is normalised into ``[2**(mult_bits-2), 2**(mult_bits-1))`` for
+    the most precision; shifts are limited to ``[1, max_shift]`` (tiny values lose
+    precision, values >= 2**(mult_bits-2) saturate the multiplier).
+
+    Returns
+    -------
+    (mult, shift) : ndarrays of int32
+    """
+    top = 1 << (mult_bits - 1)
+    # Anything >= 2**(mult_bits-1) saturates anyway; clamping first keeps the float->int casts
+    # below defined (1e30 or inf used to wrap to a multiplier of 0).
+    real = np.minimum(np.asarray(real, dtype=np.float64), float(top))
+    mult = np.zeros(real.shape, dtype=np.int64)
+    shift = np.full(real.shape, max_shift, dtype=np.int64)
+    positive = real > 0
+    exponent = np.floor(np.log2(np.where(positive, real, 1.0))).astype(np.int64)
+    shift = np.where(positive, np.clip(mult_bits - 2 - exponent, 1, max_shift), max_shift)
+    mult = np.where(positive, np.round(real * np.exp2(shift.astype(np.float64))), 0).astype(np.int64)
+    overflow = mult >= top  # rounding reached 2**(mult_bits-1): halve while the shift allows
+    can_halve = overflow & (shift > 1)
+    mult = np.where(can_halve, (mult + 1) >> 1, mult)
+    shift = np.where(can_halve, shift - 1, shift)
+    mult = np.minimum(mult, top - 1)
+    return mult.astype(np.int32), shift.astype(np.int32)

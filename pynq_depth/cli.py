@@ -316,12 +316,26 @@ def _example_image() -> np.ndarray:
 
 # ------------------------------------------------------------------ verify
 def cmd_verify(args: argparse.Namespace) -> int:
-    """``pynq-depth verify``: a backend against the emulator, bit for bit."""
-    try:
-        from . import verify
-    except ImportError:
-        raise CliError("verify needs the HLS C simulation, which is not in this build") from None
-    return verify.main(args)
+    """``pynq-depth verify``: a backend against the emulator, bit for bit, layer by layer."""
+    from . import verify
+    from .preprocess import load_image, resize_rgb
+    from .program import load_program
+    from .runtime import DEFAULT_WEIGHTS, create_runner
+
+    backend = create_runner(args.backend, args.hw)
+    if args.random_layers:
+        print(f"verifying {args.backend} on {args.random_layers} random layers (seed {args.seed}) ...",
+              file=sys.stderr)
+        report = verify.verify_random_layers(backend, n=args.random_layers, seed=args.seed)
+    else:
+        program = load_program(args.weights or DEFAULT_WEIGHTS, args.hw)
+        rgb = load_image(args.image) if args.image else _example_image()
+        rgb = resize_rgb(rgb, *program.input_hw)
+        print(f"verifying {args.backend} on the whole {program.model} network "
+              f"({len(program.commands)} commands) ...", file=sys.stderr)
+        report = verify.verify_network(backend, program, rgb)
+    print(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 # ------------------------------------------------------------------ train / eval

@@ -161,22 +161,35 @@ def create_estimator(backend: str = "auto", weights: str | Path | None = None,
         backend = "fpga" if ok else "emulator"
         reason = "board and overlay found" if ok else f"no board: {why}"
     program = load_program(weights or DEFAULT_WEIGHTS, config)
+    return integer_estimator(create_runner(backend, config), program, backend, reason)
+
+
+def create_runner(backend: str, config: HwConfig | None = None) -> Any:
+    """The :class:`~pynq_depth.emulator.ProgramRunner` of an integer backend.
+
+    Raises
+    ------
+    BackendError
+        For an unknown backend or one that cannot run here.
+    """
+    config = config or default_config()
     if backend == "emulator":
         from .emulator import Emulator
 
-        return integer_estimator(Emulator(config), program, "emulator", reason)
+        return Emulator(config)
     if backend == "csim":
+        from .backends import get_backend
+
         try:
-            from .backends.csim import CsimBackend
-        except ImportError as exc:
+            return get_backend("csim", config=config)
+        except (ImportError, OSError, RuntimeError) as exc:
             raise BackendError(f"csim backend unavailable ({exc})") from None
-        return integer_estimator(CsimBackend(config), program, "csim", reason)
     if backend in ("fpga", "sim"):
         try:
             from . import board
         except ImportError:
             raise BackendError(f"the {backend} backend needs the PYNQ driver, which is not in this build") from None
-        return integer_estimator(board.open_runner(backend, config), program, backend, reason)  # type: ignore[attr-defined]
+        return board.open_runner(backend, config)  # type: ignore[attr-defined]
     raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 

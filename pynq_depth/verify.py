@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arith import conv_acc, conv_out_size
+from .arith import conv_acc, conv_out_size, quantize_multiplier
 from .config import HwConfig, default_config
 from .emulator import NUMPY_DTYPES, Emulator, ProgramRunner, run_host_command
 from .netspec import build_graph, get_spec
@@ -382,14 +382,6 @@ def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None
 
 
 # ---------------------------------------------------------------- random networks
-def _fit_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positive reals as ``mult * 2**-shift`` with ``mult < 2**(mult_bits-1)`` (numpy-only)."""
-    real = np.maximum(np.asarray(real, np.float64), 1e-30)
-    shift = np.clip(mult_bits - 2 - np.floor(np.log2(real)).astype(np.int64), 1, max_shift)
-    mult = np.minimum(np.round(real * np.exp2(shift)), (1 << (mult_bits - 1)) - 1).astype(np.int64)
-    return mult.astype(np.int32), shift.astype(np.int32)
-
-
 def random_input_lut(rng: np.random.Generator) -> np.ndarray:
     """A plausible input table: per channel, an affine map of 0..255 onto about -127..127."""
     v = np.arange(256, dtype=np.float64)
@@ -446,7 +438,7 @@ def random_network_program(rng: np.random.Generator, model: str | None = None,
         spread = np.percentile(np.abs(acc.reshape(-1, cout)), 99.9, axis=0) + 1.0
         bias = np.round(rng.standard_normal(cout) * spread * 0.1).astype(np.int32)
         target = 0.75 * (hi if dtype != "uint8" else hi)
-        mult, shift = _fit_multiplier(target / spread, config.mult_bits, config.max_shift)
+        mult, shift = quantize_multiplier(target / spread, config.mult_bits, config.max_shift)
         mult_neg = np.round(mult * leaky).astype(np.int32) if node.act == "leaky" else mult.copy()
         cmd = ConvCmd(name=node.name, kind=node.kind, stride=node.stride, pad=node.pad, act=node.act,
                       input=node.inputs[0], output=node.output, weights=weights, bias=bias, mult=mult,
