@@ -452,7 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Time inference per layer and in total (median over runs). Give two backends separated by a comma "
         "(e.g. emulator,float) to compare them in the same run."))
     bench.add_argument("--backend", default="emulator", help="emulator, float, csim, fpga, or a comma list")
-    bench.add_argument("--board", metavar="NAME", help="modelled performance on a board (performance model)")
+    bench.add_argument("--board", metavar="NAME",
+                       help="modelled performance on a board: pynq-z2, ultra96-v2, zcu104, kv260 (performance model)")
+    bench.add_argument("--config", metavar="NAME", help="model configuration for --board (default z2-mnv2)")
+    bench.add_argument("--size", type=_size, metavar="HxW", help="input size for --board (default: the model's)")
+    bench.add_argument("--plot", metavar="FILE.png", help="with --board: per-layer bar chart and roofline picture")
     bench.add_argument("--runs", type=_positive, default=5, metavar="N", help="timed runs (default 5)")
     bench.add_argument("--image", metavar="IMAGE", help="input image (default: the packaged example)")
     bench.add_argument("--weights", metavar="FILE", help="int8 weights file")
