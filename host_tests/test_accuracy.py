@@ -1,0 +1,76 @@
+"""int8 emulator vs the float model on real photos, with the packaged checkpoint and weights.
+
+The float depth is the ground truth; the integer pipeline must agree to
+delta1 >= 0.99 and AbsRel <= 0.02 on every photo (no downloads: the packaged
+example and scikit-image's bundled photos).  The tests depend on no learned
+value, only on the pair of files agreeing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pynq_depth.metrics import depth_errors
+
+from conftest import EXAMPLE_JPG, PACKAGED_CHECKPOINT, PACKAGED_WEIGHTS
+
+pytest.importorskip("torch")
+skdata = pytest.importorskip("skimage.data")
+
+DELTA1_MIN = 0.99
+ABS_REL_MAX = 0.02
+
+PHOTOS = {
+    "example": None,
+    "motorcycle": lambda: skdata.stereo_motorcycle()[0],
+    "astronaut": skdata.astronaut,
+    "coffee": skdata.coffee,
+    "chelsea": skdata.chelsea,
+}
+
+
+@pytest.fixture(scope="module")
+def estimators():
+    from pynq_depth.runtime import create_estimator
+
+    if not PACKAGED_CHECKPOINT.is_file():
+        pytest.skip(f"{PACKAGED_CHECKPOINT} not present")
+    emulator = create_estimator("emulator", weights=PACKAGED_WEIGHTS)
+    float_ = create_estimator("float", checkpoint=PACKAGED_CHECKPOINT)
+    assert emulator.input_hw == float_.input_hw
+    return emulator, float_
+
+
+def _photo(name: str) -> np.ndarray:
+    if name == "example":
+        from pynq_depth.preprocess import load_image
+
+        return load_image(EXAMPLE_JPG)
+    rgb = np.asarray(PHOTOS[name](), dtype=np.uint8)
+    assert rgb.ndim == 3 and rgb.shape[2] == 3
+    return rgb
+
+
+@pytest.mark.parametrize("name", list(PHOTOS))
+def test_int8_depth_matches_float_on_real_photo(estimators, name):
+    emulator, float_ = estimators
+    rgb = _photo(name)
+    q = emulator.depth(rgb)
+    f = float_.depth(rgb)
+    h, w = emulator.input_hw
+    assert q.shape == f.shape == (h // 2, w // 2)
+    assert q.dtype == f.dtype == np.float32
+    assert np.all((q >= 0.1) & (q <= 10.0)) and np.all((f >= 0.1) & (f <= 10.0))
+    errors = depth_errors(f, q)
+    assert errors["pixels"] == q.size
+    report = f"{name}: delta1={errors['delta1']:.4f} abs_rel={errors['abs_rel']:.4f} rmse={errors['rmse']:.4f} m"
+    print(report)
+    assert errors["delta1"] >= DELTA1_MIN, report
+    assert errors["abs_rel"] <= ABS_REL_MAX, report
+
+
+def test_emulator_is_deterministic(estimators):
+    emulator, _ = estimators
+    rgb = _photo("example")
+    np.testing.assert_array_equal(emulator.depth(rgb), emulator.depth(rgb.copy()))
