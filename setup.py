@@ -15,7 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["pynq_depth", "pynq_depth.*"]),
-    package_data={"pynq_depth": ["hw_config.json", "data/*.jpg", "data/*.npz", "hls/*", "notebooks/*.ipynb"]},
+    package_data={"pynq_depth": ["hw_config.json", "boards.json", "data/*.jpg", "data/*.npz"]},
     install_requires=[
         "numpy>=1.26,<3",
         "pillow>=9.0",
