@@ -344,6 +344,11 @@ proc connect_bd_intf_net {args} {
     set pins [lsearch -all -inline -not -regexp $args {^-}]
     if {[llength $pins] != 2} { error "stub: connect_bd_intf_net needs two interface pins, got '$pins'" }
     stub::check_pins_exist 1 $pins
+    # An interface pin takes one connection in Vivado; a second is an error there too.
+    foreach pin $pins {
+        if {[info exists ::stub::intf_used($pin)]} { error "stub: interface pin $pin is already connected" }
+        set ::stub::intf_used($pin) 1
+    }
     stub::emit [list event s intf_net pins l $pins]
     return [stub::record connect_bd_intf_net $args ""]
 }
