@@ -4,7 +4,7 @@
 # variables (BOARD, CONFIG, JOBS, HLS_STEPS, PYTHON, VIVADO, VITIS_HLS, TCLSH).
 #
 #   make                 # hls/build IP, then overlays/pynq_depth_<hw_id>.bit/.hwh
-#   make BOARD=zcu104    # pynq-z2 (default), ultra96v2, zcu104, kv260
+#   make BOARD=zcu104    # pynq-z2 (default), ultra96-v2, zcu104, kv260
 #   make dry-run         # the Vivado script under tclsh with stubs (no Vivado needed)
 #   make dry-run-all     # ... for every board
 #   make hls | bd | config | clean

@@ -27,7 +27,7 @@ except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pynq_depth.config import ConfigError, HwConfig, default_config  # noqa: E402
-from pynq_depth.vivado_config import BOARDS, config_tcl, effective_config, write_vivado_config  # noqa: E402
+from pynq_depth.vivado_config import BOARDS, config_tcl, effective_config, resolve_board, write_vivado_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DRY_RUN = REPO / "vivado" / "tests" / "dry_run.tcl"
@@ -135,6 +135,19 @@ def test_other_boards_get_their_part_and_their_own_hw_id(board):
     assert eff.arith_id == config.arith_id  # same weights files work on every board
     if board != config.raw["target"]["board"]:
         assert eff.hw_id != config.hw_id    # but no bitstream is mistaken for another board's
+
+
+def test_board_names_agree_with_the_performance_model():
+    assert resolve_board("ultra96v2") == "ultra96-v2" and resolve_board("KV260") == "kv260"
+    boards_json = REPO / "pynq_depth" / "boards.json"
+    if not boards_json.exists():
+        pytest.skip("pynq_depth/boards.json (performance model) is absent")
+    perf = json.loads(boards_json.read_text())["boards"]
+    for name, spec in BOARDS.items():
+        assert perf[name]["part"] == spec.part
+        assert perf[name]["family"] == spec.ps_family
+        assert perf[name]["hp_port_bits"] == spec.hp_data_bits
+        assert all(resolve_board(alias) == name for alias in perf[name].get("aliases", []))
 
 
 def test_unknown_board_and_bad_dma_width_are_refused():

@@ -70,11 +70,30 @@ BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
         Board("pynq-z2", "xc7z020clg400-1", "*:pynq-z2:part0:*", "zynq7", 64, 32),
-        Board("ultra96v2", "xczu3eg-sbva484-1-e", "*:ultra96v2:part0:*", "zynqmp", 64, 64),
+        Board("ultra96-v2", "xczu3eg-sbva484-1-e", "*:ultra96v2:part0:*", "zynqmp", 64, 64),
         Board("zcu104", "xczu7ev-ffvc1156-2-e", "*:zcu104:part0:*", "zynqmp", 64, 64),
         Board("kv260", "xck26-sfvc784-2LV-c", "*:kv260_som:part0:*", "zynqmp", 64, 64),
     )
 }
+
+#: Other spellings accepted for ``BOARD=`` (the same as the performance model's boards.json).
+ALIASES: dict[str, str] = {"pynqz2": "pynq-z2", "z2": "pynq-z2", "ultra96v2": "ultra96-v2", "ultra96": "ultra96-v2",
+                           "kria": "kv260", "k26": "kv260"}
+
+
+def resolve_board(name: str) -> str:
+    """The canonical board key for ``name`` (a key of :data:`BOARDS` or an alias).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown board.
+    """
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in BOARDS:
+        raise ConfigError(f"unknown board {name!r}; known: {', '.join(BOARDS)}")
+    return key
+
 
 #: Catalogue versions of the Xilinx IPs used, per Vivado release.  Pinned (not
 #: "latest") so a build with another Vivado fails loudly instead of silently
@@ -103,8 +122,7 @@ def effective_config(config: HwConfig, board: str) -> HwConfig:
     ConfigError
         For an unknown board, or a configuration whose part disagrees with its board.
     """
-    if board not in BOARDS:
-        raise ConfigError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
+    board = resolve_board(board)
     spec = BOARDS[board]
     target = config.raw["target"]
     if target.get("board") == board:
@@ -130,6 +148,7 @@ def config_tcl(config: HwConfig, board: str, ip_repo: str | Path, overlays: str 
     ``config`` must already be the effective configuration for ``board``
     (see :func:`effective_config`).
     """
+    board = resolve_board(board)
     spec = BOARDS[board]
     if config.raw["target"].get("board") != board or config.part != spec.part:
         raise ConfigError(f"configuration targets {config.raw['target'].get('board')!r}, not {board!r}")
@@ -195,6 +214,7 @@ def write_vivado_config(outdir: str | Path, board: str, config: HwConfig | None 
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    board = resolve_board(board)
     eff = effective_config(config or default_config(), board)
     json_text = json.dumps(eff.raw, indent=2) + "\n"
     return [_write_if_changed(outdir / "hw_config.json", json_text),
