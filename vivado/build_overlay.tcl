@@ -190,7 +190,6 @@ proc overlay::create_block_design {} {
     set dma [overlay::add_ip axi_dma [overlay::cell_name dma] [list \
         CONFIG.c_include_sg {0} \
         CONFIG.c_sg_length_width $::cfg::DMA_LENGTH_BITS \
-        CONFIG.c_sg_include_stscntrl_strm {0} \
         CONFIG.c_include_mm2s {1} \
         CONFIG.c_include_s2mm {1} \
         CONFIG.c_m_axi_mm2s_data_width $::cfg::DMA_MM_BITS \
