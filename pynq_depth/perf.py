@@ -1,0 +1,918 @@
+"""Performance model of the accelerator on PYNQ boards (NumPy only; matplotlib only for pictures).
+
+The model follows the *shipped* kernel and driver protocol, not an ideal machine:
+
+* **Calls and beats** come from :func:`pynq_depth.protocol.plan_layer`,
+  :func:`~pynq_depth.protocol.stream_beats` and :func:`~pynq_depth.protocol.output_beats`
+  (the exact MM2S/S2MM transfer lengths of every call; the tests check them
+  against the beats the C-simulation backend really moves).
+* **Kernel cycles** follow the loop structure of ``hls/conv_accel.cpp``: per call
+  ``read_params`` (``PE_OUT`` iterations at II=2), ``read_weights`` (one beat per
+  cycle), then per output row the input rows it needs (``load_row``: per padded
+  pixel a pipelined loop over the channel groups, *not* overlapped with compute),
+  then per output pixel (the ``OUT_COLS`` loop is not pipelined) the partial-sum
+  beats, the MAC loops (``k*k`` pipelined loops of ``cin_groups`` iterations at
+  II=1; depthwise one 9-iteration loop on ``PE_OUT`` lanes = 16 MACs/cycle), the
+  residual beats and the output beats.  Every pipelined loop pays its pipeline
+  depth on entry; the depths are in :class:`KernelTiming` (ASSUMPTIONS: there is
+  no C-synthesis report in this environment; the numbers are typical of Vitis HLS
+  at 100-150 MHz for the operations in each loop and are stated, not fitted).
+* **Memory**: the overlay has one 64-bit HP port for both DMA directions at the
+  kernel clock; DRAM is shared by both directions (peak x ``dram_efficiency``).
+  Stream-fed phases (constants, weights, row loads) run at
+  ``max(cycles, bytes / bandwidth)``; output beats drain while the next pixels
+  compute (``max`` over the pixel phase).
+* **Processor work** (resize, concat, packing the input streams, unpacking the
+  outputs, copying through the DMA buffers) is *measured on this host* with the
+  real NumPy code of :mod:`pynq_depth.protocol` / :mod:`pynq_depth.arith` and
+  multiplied by the board's ``cpu_factor`` (an assumption in ``boards.json``).
+* **Driver overhead** per call: register writes x MMIO cost + two DMA starts +
+  two waits + kernel start/done (assumed microseconds in ``boards.json``).
+* Per layer: ``accelerator + processor + overhead`` (the driver runs the calls
+  one after another and packs each stream before starting it: nothing overlaps
+  across calls).
+
+``python -m pynq_depth.perf BOARD --what-if`` models the proposed kernel and
+driver changes (see ``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import protocol
+from .codegen import LB_ROWS, PARAM_BEATS_PER_LANE, geometry
+from .config import HwConfig, default_config
+from .netspec import Node, build_graph, get_spec
+from .program import ConvCmd
+
+BOARDS_PATH = Path(__file__).with_name("boards.json")
+#: Registers written per call (the kernel's AXI-Lite arguments).
+REGISTERS_PER_CALL = len(protocol.REGISTERS)
+
+
+class BoardError(ValueError):
+    """Unknown board name or malformed board table."""
+
+
+# ---------------------------------------------------------------- boards
+@dataclass(frozen=True)
+class Board:
+    """One board of ``boards.json`` (see its ``notes`` for the sources and assumptions)."""
+
+    name: str
+    raw: dict[str, Any]
+
+    def __getattr__(self, key: str) -> Any:  # plain fields: board.dsp, board.part, ...
+        try:
+            return self.raw[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def hp_bytes_per_s(self, clock_mhz: float) -> float:
+        """One direction of the HP port at the kernel clock."""
+        return self.raw["hp_port_bits"] / 8 * clock_mhz * 1e6
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        """Usable DRAM bandwidth shared by both DMA directions (peak x efficiency)."""
+        return self.raw["dram_gbps"] * 1e9 * self.raw["dram_efficiency"]
+
+    def call_overhead_us(self, registers: int = REGISTERS_PER_CALL) -> float:
+        """Driver time per kernel call: register writes, 2 DMA starts, 2 waits, start/done."""
+        d = self.raw["driver_us"]
+        return registers * d["mmio_write"] + 2 * d["dma_start"] + 2 * d["dma_wait"] + d["kernel_start_done"]
+
+
+@lru_cache(maxsize=1)
+def _board_table() -> dict[str, Any]:
+    try:
+        return json.loads(BOARDS_PATH.read_text())["boards"]
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise BoardError(f"{BOARDS_PATH}: cannot read the board table ({exc})") from None
+
+
+def board_names() -> list[str]:
+    """Names of the known boards."""
+    return list(_board_table())
+
+
+def get_board(name: str) -> Board:
+    """Look a board up by name or alias (case-insensitive).
+
+    Raises
+    ------
+    BoardError
+        With the list of known boards.
+    """
+    table = _board_table()
+    key = name.strip().lower()
+    for board, raw in table.items():
+        if key == board or key in raw.get("aliases", ()):
+            return Board(board, raw)
+    raise BoardError(f"unknown board {name!r}; known boards: {', '.join(table)}")
+
+
+# ---------------------------------------------------------------- kernel timing
+@dataclass(frozen=True)
+class KernelTiming:
+    """Cycle constants of the kernel's loops (ASSUMPTIONS, see the module notes).
+
+    A pipelined loop of ``n`` iterations at initiation interval ``ii`` and depth
+    ``d`` takes ``(n - 1) * ii + d`` cycles plus ``loop_overhead`` to enter and
+    leave it; every iteration of a non-pipelined loop costs ``loop_overhead``.
+
+    Attributes
+    ----------
+    call_setup : int
+        Register checks and ``ap_start``/``ap_done`` handshake per call.
+    io_depth : int
+        PARAMS / WEIGHTS / PSUM_IN / SKIP_IN pipelines (read a beat, split it, write registers/BRAM).
+    load_depth : int
+        ``ROW_GROUPS`` (read a beat, sign-extend, BRAM write).
+    mac_depth : int
+        ``MAC_GROUPS`` / ``DW_KX``: BRAM reads (2), int8 x int9 multiply (2), adder tree of
+        ``PE_IN`` products (2), accumulate (1).
+    out_depth : int
+        ``OUT_BEATS``: 32x16-bit multiply over two DSP48 (4), rounding shift (2), residual add
+        and clamp (2), stream write (1).
+    loop_overhead : int
+        FSM state to enter/leave a loop (or one non-pipelined iteration).
+    """
+
+    call_setup: int = 12
+    io_depth: int = 3
+    load_depth: int = 3
+    mac_depth: int = 7
+    out_depth: int = 9
+    loop_overhead: int = 1
+
+    def pipe(self, n: int, ii: int, depth: int) -> int:
+        """Cycles of one pipelined loop execution (0 iterations: just the check)."""
+        if n <= 0:
+            return self.loop_overhead
+        return (n - 1) * ii + depth + self.loop_overhead
+
+
+#: An ideal kernel: no pipeline fill, no loop overhead (for "how far from peak").
+IDEAL_TIMING = KernelTiming(call_setup=0, io_depth=1, load_depth=1, mac_depth=1, out_depth=1, loop_overhead=0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A kernel/driver variant for what-if modelling (the default is the shipped design).
+
+    Attributes
+    ----------
+    name : str
+        Label.
+    group_factor : int
+        Output-channel groups of ``pe_out`` lanes computed per call with the input tile
+        resident on chip (1 = shipped: input rows re-streamed once per 16-channel group).
+    pixel_pipelined : bool
+        ``OUT_COLS`` pipelined / loops flattened: per pixel only the MAC (or output) beats
+        count, no per-loop fill.
+    overlap_loads : bool
+        Row loads overlap the previous row's compute (dataflow / ping-pong line buffer).
+    dw_cycles_per_pixel : int
+        Cycles per output pixel of a depthwise call (9 = shipped, one tap per cycle).
+    pe_out : int or None
+        MAC array lanes (None = the configuration's).
+    clock_mhz : float or None
+        Kernel clock (None = the configuration's ``target.clock_mhz``).
+    call_overhead_scale : float
+        Multiplies the per-call driver time (e.g. a C driver or command queue).
+    cpu_scale : float
+        Multiplies the measured stream packing/unpacking time (not resize/concat).
+    host_ops_on_accel : bool
+        Resize and concat fused into the next convolution's row loads (no processor time).
+    macs_per_dsp : int
+        2 with int8 operand packing (two products sharing one operand per DSP48).
+    """
+
+    name: str = "shipped"
+    group_factor: int = 1
+    pixel_pipelined: bool = False
+    overlap_loads: bool = False
+    dw_cycles_per_pixel: int = 9
+    pe_out: int | None = None
+    clock_mhz: float | None = None
+    call_overhead_scale: float = 1.0
+    cpu_scale: float = 1.0
+    host_ops_on_accel: bool = False
+    macs_per_dsp: int = 1
+
+
+SHIPPED = Variant()
+
+
+def _variant_config(config: HwConfig, variant: Variant) -> tuple[HwConfig, int]:
+    """Planning configuration of a variant (pe_out x group_factor lanes per call) and the MAC lanes."""
+    lanes = variant.pe_out or config.pe_out
+    plan_lanes = lanes * variant.group_factor
+    clock = variant.clock_mhz or config.clock_mhz
+    if plan_lanes == config.pe_out and clock == config.clock_mhz:
+        return config, lanes
+    raw = json.loads(json.dumps(config.raw))
+    scale = plan_lanes / config.pe_out
+    raw["parallel"]["pe_out"] = plan_lanes
+    raw["buffers"]["weight_buffer_bytes"] = int(raw["buffers"]["weight_buffer_bytes"] * scale)
+    raw["target"]["clock_mhz"] = clock
+    return HwConfig(raw=raw, path=config.path), lanes
+
+
+# ---------------------------------------------------------------- network
+@dataclass
+class LayerSpec:
+    """One node of the network as the model sees it."""
+
+    node: Node
+    in_shape: tuple[int, int, int]
+    out_dtype: str
+    cmd: ConvCmd | None = None
+    in_shapes: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Name used by the runners' ``layer_times`` (conv name, or the host op's output)."""
+        return self.node.name or self.node.output
+
+    @property
+    def kind(self) -> str:
+        """conv3x3 / dw3x3 / pw1x1 / resize / concat."""
+        return self.node.kind if self.node.op == "conv" else self.node.op
+
+
+def dummy_command(node: Node) -> ConvCmd:
+    """A :class:`ConvCmd` with the node's geometry and zero parameters (for planning and packing)."""
+    k = node.ksize
+    wshape = (node.cin, 3, 3) if node.kind == "dw3x3" else (node.cout, k, k, node.cin)
+    zeros = np.zeros(node.cout, dtype=np.int32)
+    return ConvCmd(name=node.name, kind=node.kind, stride=node.stride, pad=node.pad, act=node.act,
+                   input=node.inputs[0], output=node.output, weights=np.zeros(wshape, dtype=np.int8),
+                   bias=zeros, mult=zeros + (1 << 14), mult_neg=zeros + (1 << 14), shift=zeros + 15,
+                   lo=-128, hi=127, skip=node.residual, skip_mult=1 << 14 if node.residual else 0,
+                   skip_shift=15)
+
+
+def network_layers(model: str | None = None, size: tuple[int, int] | None = None) -> list[LayerSpec]:
+    """The network's nodes with input shapes and output dtypes (as the quantiser assigns them)."""
+    spec = get_spec(model)
+    hw = tuple(size or spec.input_hw)
+    shapes: dict[str, tuple[int, int, int]] = {"input": (hw[0], hw[1], 3)}
+    layers = []
+    for node in build_graph(spec, hw):  # type: ignore[arg-type]
+        ins = tuple(shapes[name] for name in node.inputs)
+        shapes[node.output] = node.out_shape
+        if node.op == "conv":
+            dtype = "int16" if node.output == "depth" else ("uint8" if node.act == "relu6" else "int8")
+            layers.append(LayerSpec(node, ins[0], dtype, dummy_command(node), ins))
+        else:
+            layers.append(LayerSpec(node, ins[0], "int8", None, ins))
+    return layers
+
+
+# ---------------------------------------------------------------- one call
+@dataclass
+class CallCost:
+    """Cycles, bytes and time of one kernel call."""
+
+    cycles: dict[str, int]
+    in_bytes: int
+    out_bytes: int
+    load_in_bytes: int
+    pixel_in_bytes: int
+    seconds: float = 0.0
+    dma_seconds: float = 0.0
+
+    @property
+    def total_cycles(self) -> int:
+        """All kernel cycles of the call."""
+        return sum(self.cycles.values())
+
+
+def call_cycles(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig,
+                timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
+                mac_lanes: int | None = None) -> dict[str, int]:
+    """Kernel cycles of one call by phase, following the loops of ``hls/conv_accel.cpp``.
+
+    Phases: ``setup``, ``params``, ``weights``, ``rows`` (line-buffer loads, including the
+    zero padding rows/columns the kernel writes itself), ``psum`` / ``skip`` (per-pixel
+    input beats), ``mac``, ``out`` and ``pixel`` (per-pixel/row loop overhead).
+    """
+    g = geometry(config)
+    t = timing
+    lanes = mac_lanes or g.pe_out
+    dw = cmd.kind == "dw3x3"
+    k = 1 if cmd.kind == "pw1x1" else 3
+    cg = -(-(call.ci1 - call.ci0) // g.pe_in)
+    padded_h = call.pad_t + (call.iy1 - call.iy0) + call.pad_b
+    padded_w = call.pad_l + (call.ix1 - call.ix0) + call.pad_r
+    pixels = call.out_h * call.out_w
+    n_groups = -(-call.n // lanes)  # lane groups actually used by this call
+    psum_beats = -(-call.n // 2) if call.psum_in else 0
+    skip_beats = -(-call.n // 8) if (cmd.skip is not None and not call.psum_out) else 0
+    out_beats = protocol.output_beats(call, out_dtype) // max(1, pixels)
+    c: dict[str, int] = {"setup": t.call_setup}
+    c["params"] = t.pipe(g.pe_out, 2, t.io_depth) if PARAM_BEATS_PER_LANE == 2 else 0
+    w_beats = 9 * g.pe_out // g.pe_in if dw else k * k * cg * g.pe_out
+    c["weights"] = t.pipe(w_beats, 1, t.io_depth)
+    if variant.pixel_pipelined:
+        c["rows"] = padded_h * (padded_w * cg + t.load_depth + t.loop_overhead)
+    else:
+        c["rows"] = padded_h * (padded_w * (cg - 1 + t.load_depth + t.loop_overhead) + t.loop_overhead)
+    if variant.pixel_pipelined:
+        # One flattened pipeline per output row: every beat of the pixel at II=1 (the MAC beats
+        # dominate; in/out beats ride along), fill once per row.
+        mac = (variant.dw_cycles_per_pixel * n_groups) if dw else (k * k * cg * n_groups)
+        per_pixel = max(mac, psum_beats + skip_beats, out_beats)
+        c["mac"] = pixels * per_pixel
+        c["psum"] = c["skip"] = c["out"] = 0
+        c["pixel"] = call.out_h * (t.mac_depth + t.out_depth + 2 * t.loop_overhead)
+    else:
+        c["psum"] = pixels * t.pipe(psum_beats, 1, t.io_depth) if psum_beats else 0
+        c["skip"] = pixels * t.pipe(skip_beats, 1, t.io_depth) if skip_beats else 0
+        if dw:
+            per_group = t.pipe(variant.dw_cycles_per_pixel, 1, t.mac_depth)
+        else:
+            per_group = k * k * (t.pipe(cg, 1, t.mac_depth) + t.loop_overhead) + k * t.loop_overhead
+        c["mac"] = pixels * n_groups * per_group
+        c["out"] = pixels * t.pipe(out_beats, 1, t.out_depth)
+        c["pixel"] = pixels * t.loop_overhead + call.out_h * 2 * t.loop_overhead
+    return c
+
+
+def call_cost(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig, board: Board,
+              timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
+              mac_lanes: int | None = None) -> CallCost:
+    """Cycles, DMA bytes and modelled seconds of one call on a board."""
+    cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes)
+    in_bytes = protocol.stream_beats(cmd, call, config) * 8
+    out_bytes = protocol.output_beats(call, out_dtype) * 8
+    pixels = call.out_h * call.out_w
+    extra_beats = ((-(-call.n // 2)) if call.psum_in else 0) + \
+        ((-(-call.n // 8)) if (cmd.skip is not None and not call.psum_out) else 0)
+    pixel_in = pixels * extra_beats * 8
+    load_in = in_bytes - pixel_in
+    f = config.clock_mhz * 1e6
+    hp = board.hp_bytes_per_s(config.clock_mhz)
+    dram = board.dram_bytes_per_s
+    bw_in = min(hp, dram)
+    load_cycles = cycles["params"] + cycles["weights"] + cycles["rows"]
+    pixel_cycles = sum(v for key, v in cycles.items() if key not in ("params", "weights", "rows", "setup"))
+    t_load_c, t_pix_c = load_cycles / f, pixel_cycles / f
+    if variant.overlap_loads:
+        # rows of output row i+1 stream in while row i computes: per call, loads hide behind compute
+        row_part = cycles["rows"] / f
+        t_load_c = (cycles["params"] + cycles["weights"]) / f + max(0.0, row_part - t_pix_c)
+    t_load = max(t_load_c, load_in / bw_in)
+    t_pix = max(t_pix_c, pixel_in / bw_in, out_bytes / hp, (pixel_in + out_bytes) / dram)
+    seconds = cycles["setup"] / f + t_load + t_pix
+    dma = max(in_bytes / hp, out_bytes / hp, (in_bytes + out_bytes) / dram)
+    seconds = max(seconds, dma)
+    return CallCost(cycles, in_bytes, out_bytes, load_in, pixel_in, seconds, dma)
+
+
+# ---------------------------------------------------------------- processor work (measured)
+def _best_of(fn, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -> float:
+    """Seconds *on this host* of the processor-side work of one layer, with the real code.
+
+    Convolutions: pack the input tiles (:func:`protocol.pack_pixels`), build every call's
+    stream (:func:`protocol.build_input_stream`: constants, weights, rows, partial sums,
+    residual) and copy it into a DMA buffer, copy the output out of the DMA buffer,
+    unpack it (:func:`protocol.unpack_output`) and place it in the layer's result.
+    Host ops: :func:`pynq_depth.arith.resize_bilinear` / ``np.concatenate``.
+    """
+    from .arith import resize_bilinear
+
+    node = layer.node
+    if node.op == "resize":
+        x = np.zeros(layer.in_shape, dtype=np.int8)
+        h, w, _ = node.out_shape
+        return _best_of(lambda: resize_bilinear(x, h, w, config.resize_frac_bits), repeats)
+    if node.op == "concat":
+        parts = [np.zeros(s, dtype=np.int8) for s in layer.in_shapes]
+        return _best_of(lambda: np.concatenate(parts, axis=-1), repeats)
+    cmd = layer.cmd
+    assert cmd is not None
+    x = np.zeros(layer.in_shape, dtype=np.int8)
+    calls = protocol.plan_layer(cmd, layer.in_shape, config)
+    ho, wo, cout = node.out_shape
+    skip = np.zeros((ho, wo, cout), dtype=np.int8) if cmd.skip is not None else None
+    dt = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}[layer.out_dtype]
+    largest_in = max(protocol.stream_beats(cmd, c, config) for c in calls)
+    largest_out = max(protocol.output_beats(c, layer.out_dtype) for c in calls)
+    dma_in = np.zeros(largest_in, dtype=np.uint64)
+    dma_out = np.zeros(largest_out, dtype=np.uint64)
+
+    def run() -> None:
+        result = np.zeros((ho, wo, cout), dtype=dt)
+        packed: dict[tuple[int, int, int, int], np.ndarray] = {}
+        psums = None
+        for call in calls:
+            key = (call.ci0, call.ci1, call.ix0, call.ix1)
+            if key not in packed:
+                packed[key] = protocol.pack_pixels(x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1],
+                                                   config.pe_in)
+            skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] \
+                if skip is not None and not call.psum_out else None
+            if call.psum_in and psums is None:
+                psums = np.zeros((call.out_h, call.out_w, call.n), dtype=np.int32)
+            stream = protocol.build_input_stream(cmd, call, packed[key], psums if call.psum_in else None,
+                                                 skip_tile, config)
+            dma_in[:stream.size] = stream
+            n_out = protocol.output_beats(call, layer.out_dtype)
+            beats = dma_out[:n_out].copy()
+            value = protocol.unpack_output(beats, call, layer.out_dtype)
+            if call.psum_out:
+                psums = value
+            else:
+                result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
+                psums = None
+
+    return _best_of(run, repeats)
+
+
+# ---------------------------------------------------------------- whole network
+@dataclass
+class LayerReport:
+    """Modelled cost of one layer (seconds; bytes per frame)."""
+
+    name: str
+    kind: str
+    macs: int
+    calls: int
+    compute_s: float
+    dma_s: float
+    accel_s: float
+    cpu_s: float
+    overhead_s: float
+    in_bytes: int
+    out_bytes: int
+    cycles: dict[str, int] = field(default_factory=dict)
+    measured_s: float | None = None
+
+    @property
+    def total_s(self) -> float:
+        """Accelerator (with overlap) + processor + driver overhead."""
+        return self.accel_s + self.cpu_s + self.overhead_s
+
+    @property
+    def bottleneck(self) -> str:
+        """The largest of compute, DMA, processor and driver overhead."""
+        parts = {"compute": self.compute_s, "dma": self.dma_s, "cpu": self.cpu_s, "overhead": self.overhead_s}
+        return max(parts, key=parts.get)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (milliseconds)."""
+        d = {"name": self.name, "kind": self.kind, "mmac": self.macs / 1e6, "calls": self.calls,
+             "compute_ms": self.compute_s * 1e3, "dma_ms": self.dma_s * 1e3, "accel_ms": self.accel_s * 1e3,
+             "cpu_ms": self.cpu_s * 1e3, "overhead_ms": self.overhead_s * 1e3, "total_ms": self.total_s * 1e3,
+             "bottleneck": self.bottleneck, "dma_in_bytes": self.in_bytes, "dma_out_bytes": self.out_bytes,
+             "cycles": dict(self.cycles)}
+        if self.measured_s is not None:
+            d["measured_ms"] = self.measured_s * 1e3
+        return d
+
+
+@dataclass
+class Report:
+    """The model's result for one board, configuration, network and input size."""
+
+    board: Board
+    config: HwConfig
+    model: str
+    input_hw: tuple[int, int]
+    variant: Variant
+    layers: list[LayerReport]
+    resources: dict[str, Any]
+    clock_mhz: float
+    peak_macs_per_cycle: int
+
+    def total(self, attr: str) -> float:
+        """Sum of a LayerReport attribute over layers."""
+        return float(sum(getattr(layer, attr) for layer in self.layers))
+
+    @property
+    def total_s(self) -> float:
+        """Modelled seconds per frame."""
+        return self.total("total_s")
+
+    @property
+    def fps(self) -> float:
+        """Modelled frames per second."""
+        return 1.0 / self.total_s
+
+    def breakdown_ms(self) -> dict[str, float]:
+        """Where a frame's time goes (ms): accelerator split into compute/DMA stall, processor, overhead."""
+        accel, compute = self.total("accel_s"), sum(min(l.compute_s, l.accel_s) for l in self.layers)
+        return {"accel_compute": compute * 1e3, "accel_dma_stall": (accel - compute) * 1e3,
+                "cpu_resize_concat": sum(l.cpu_s for l in self.layers if l.kind in ("resize", "concat")) * 1e3,
+                "cpu_stream_packing": sum(l.cpu_s for l in self.layers if l.kind not in ("resize", "concat")) * 1e3,
+                "driver_overhead": self.total("overhead_s") * 1e3}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        macs = self.total("macs")
+        cycles: dict[str, int] = {}
+        for layer in self.layers:
+            for key, value in layer.cycles.items():
+                cycles[key] = cycles.get(key, 0) + value
+        return {
+            "board": self.board.name, "board_title": self.board.title, "part": self.board.part,
+            "config": self.model, "input_hw": list(self.input_hw), "hw_id": self.config.hw_id,
+            "variant": self.variant.name, "clock_mhz": self.clock_mhz,
+            "pe_in": self.config.pe_in, "mac_lanes": self.peak_macs_per_cycle // self.config.pe_in,
+            "modelled_fps": self.fps, "total_ms": self.total_s * 1e3,
+            "gmac": macs / 1e9, "calls": int(self.total("calls")),
+            "dma_in_mb": self.total("in_bytes") / 1e6, "dma_out_mb": self.total("out_bytes") / 1e6,
+            "mac_utilisation": macs / (self.peak_macs_per_cycle * self.clock_mhz * 1e6 * self.total_s),
+            "breakdown_ms": self.breakdown_ms(), "kernel_cycles": cycles,
+            "resources": self.resources,
+            "assumptions": {
+                "kernel_timing": KernelTiming().__dict__, "cpu_factor": self.board.cpu_factor,
+                "driver_us": self.board.driver_us,
+                "call_overhead_us": self.board.call_overhead_us(),
+                "dram_gbps": self.board.dram_gbps, "dram_efficiency": self.board.dram_efficiency,
+                "hp_gbps_per_direction": self.board.hp_bytes_per_s(self.clock_mhz) / 1e9,
+                "cpu_work": "measured on this host with NumPy, multiplied by cpu_factor",
+            },
+            "layers": [layer.as_dict() for layer in self.layers],
+        }
+
+
+def estimate_resources(config: HwConfig, board: Board, variant: Variant = SHIPPED) -> dict[str, Any]:
+    """DSP and BRAM36 of the kernel (+ the AXI DMA) from its array shapes, against the part's budget.
+
+    DSP: one DSP48 per MAC (``pe_in x pe_out``, int8 x int9, no operand packing); the
+    ``OUT_BEATS`` requantisation handles 8 lanes per beat, each a 32x16-bit product
+    (2 DSP48) and the residual 9x16-bit product (1); the depthwise loop has its own
+    ``pe_out`` multipliers; about 10 for address products (``(x0 + kx) * cin_groups``,
+    ``oy * stride``, the register checks).
+    BRAM36: the weight buffer is ``pe_out`` memories of ``wbuf_words`` x ``8*pe_in`` bits,
+    the line buffer ``3`` memories of ``lb_row_words`` x ``9*pe_in`` bits (act_t is 9 bits),
+    each mapped to 512 x 72 BRAM36; the AXI DMA's data FIFOs about 4.
+    """
+    cfg, lanes = _variant_config(config, variant)
+    g = geometry(cfg)
+    groups = variant.group_factor
+    mac = g.pe_in * lanes // variant.macs_per_dsp
+    requant = 8 * 3
+    if variant.dw_cycles_per_pixel >= 9:
+        dw = lanes  # DW_LANES: its own pe_out multipliers
+    else:  # taps in parallel: 9/dw_cycles multipliers per lane, the MAC array's DSPs reused
+        dw = max(0, lanes * math.ceil(9 / variant.dw_cycles_per_pixel) - g.pe_in * lanes)
+    address = 10
+    dsp = mac + requant + dw + address
+
+    def bram36(depth: int, width: int) -> int:
+        return math.ceil(width / 72) * math.ceil(depth / 512)
+
+    # one memory per lane, wbuf_words (per pe_out-lane call) x resident groups deep
+    wbuf = lanes * bram36(geometry(config).wbuf_words * groups, 8 * g.pe_in)
+    lbuf = LB_ROWS * (2 if variant.overlap_loads else 1) * bram36(g.lb_row_words, 9 * g.pe_in)
+    dma = 4
+    bram = wbuf + lbuf + dma
+    return {
+        "dsp": dsp, "dsp_budget": board.dsp, "dsp_detail": {"mac_array": mac, "requant": requant, "depthwise": dw,
+                                                           "address": address},
+        "bram36": bram, "bram36_budget": board.bram36,
+        "bram36_detail": {"weight_buffer": wbuf, "line_buffer": lbuf, "axi_dma": dma},
+        "over_budget": [name for name, used, budget in (("dsp", dsp, board.dsp), ("bram36", bram, board.bram36))
+                        if used > budget],
+        "note": "estimated from the kernel's array shapes (no synthesis report); LUT/FF not modelled",
+    }
+
+
+def model(board: Board | str, config: HwConfig | None = None, model_name: str | None = None,
+          size: tuple[int, int] | None = None, variant: Variant = SHIPPED, timing: KernelTiming = KernelTiming(),
+          measure_cpu: bool = True, repeats: int = 3,
+          cpu_cache: dict[tuple, float] | None = None) -> Report:
+    """Model one frame of a network on a board.
+
+    Parameters
+    ----------
+    board : Board or str
+        Board (or its name).
+    config : HwConfig, optional
+        Accelerator configuration (packaged default).
+    model_name : str, optional
+        Network configuration (``z2-mnv2`` default).
+    size : tuple of int, optional
+        Input (H, W); the network's default when omitted.
+    variant : Variant
+        Kernel/driver variant (the shipped design by default).
+    timing : KernelTiming
+        Loop cycle constants.
+    measure_cpu : bool
+        Measure the processor-side work on this host (else count it as zero).
+    repeats : int
+        Timing repeats (best of) for the measurements.
+    cpu_cache : dict, optional
+        Reuse measurements between calls (keyed by layer and planning configuration).
+    """
+    board = get_board(board) if isinstance(board, str) else board
+    config = config or default_config()
+    spec = get_spec(model_name)
+    hw = tuple(size or spec.input_hw)
+    cfg, lanes = _variant_config(config, variant)
+    clock = cfg.clock_mhz
+    call_us = board.call_overhead_us() * variant.call_overhead_scale
+    layers = []
+    for layer in network_layers(spec.name, hw):  # type: ignore[arg-type]
+        key = (layer.name, layer.in_shape, cfg.hw_id)
+        if measure_cpu:
+            if cpu_cache is not None and key in cpu_cache:
+                host = cpu_cache[key]
+            else:
+                host = measure_host_seconds(layer, cfg, repeats)
+                if cpu_cache is not None:
+                    cpu_cache[key] = host
+        else:
+            host = 0.0
+        cpu = host * board.cpu_factor
+        if layer.cmd is None:
+            cpu = 0.0 if variant.host_ops_on_accel else cpu
+            layers.append(LayerReport(layer.name, layer.kind, 0, 0, 0.0, 0.0, 0.0, cpu, 0.0, 0, 0))
+            continue
+        cpu *= variant.cpu_scale
+        calls = protocol.plan_layer(layer.cmd, layer.in_shape, cfg)
+        costs = [call_cost(layer.cmd, c, layer.out_dtype, cfg, board, timing, variant, lanes) for c in calls]
+        cycles: dict[str, int] = {}
+        for cost in costs:
+            for k, v in cost.cycles.items():
+                cycles[k] = cycles.get(k, 0) + v
+        compute = sum(c.total_cycles for c in costs) / (clock * 1e6)
+        layers.append(LayerReport(
+            name=layer.name, kind=layer.kind, macs=layer.node.macs, calls=len(calls), compute_s=compute,
+            dma_s=sum(c.dma_seconds for c in costs), accel_s=sum(c.seconds for c in costs), cpu_s=cpu,
+            overhead_s=len(calls) * call_us * 1e-6, in_bytes=sum(c.in_bytes for c in costs),
+            out_bytes=sum(c.out_bytes for c in costs), cycles=cycles))
+    return Report(board=board, config=cfg, model=spec.name, input_hw=hw, variant=variant,  # type: ignore[arg-type]
+                  layers=layers, resources=estimate_resources(config, board, variant), clock_mhz=clock,
+                  peak_macs_per_cycle=cfg.pe_in * lanes)
+
+
+# ---------------------------------------------------------------- output
+def format_table(report: Report, measured: bool = False) -> str:
+    """The per-layer table, totals, modelled fps and resources as text."""
+    head = (f"{'layer':44s} {'kind':8s} {'MMAC':>7s} {'calls':>5s} {'comp ms':>8s} {'DMA ms':>7s} "
+            f"{'cpu ms':>7s} {'ovh ms':>7s} {'total ms':>8s}" + (f" {'meas ms':>8s}" if measured else "")
+            + "  bottleneck")
+    lines = [f"board {report.board.name} ({report.board.title}, {report.board.part}), model {report.model} "
+             f"{report.input_hw[0]}x{report.input_hw[1]}, {report.config.pe_in}x"
+             f"{report.peak_macs_per_cycle // report.config.pe_in} MACs at {report.clock_mhz:g} MHz, "
+             f"variant {report.variant.name}", head, "-" * len(head)]
+    for layer in report.layers:
+        name = layer.name if len(layer.name) <= 44 else "..." + layer.name[-41:]
+        meas = ""
+        if measured:
+            meas = f" {layer.measured_s * 1e3:8.2f}" if layer.measured_s is not None else f" {'-':>8s}"
+        lines.append(f"{name:44s} {layer.kind:8s} {layer.macs / 1e6:7.1f} {layer.calls:5d} "
+                     f"{layer.compute_s * 1e3:8.2f} {layer.dma_s * 1e3:7.2f} {layer.cpu_s * 1e3:7.2f} "
+                     f"{layer.overhead_s * 1e3:7.2f} {layer.total_s * 1e3:8.2f}{meas}  {layer.bottleneck}")
+    lines.append("-" * len(head))
+    total_meas = ""
+    if measured:
+        vals = [layer.measured_s for layer in report.layers if layer.measured_s is not None]
+        total_meas = f" {sum(vals) * 1e3:8.1f}" if vals else f" {'-':>8s}"
+    lines.append(f"{'total':44s} {'':8s} {report.total('macs') / 1e6:7.0f} {int(report.total('calls')):5d} "
+                 f"{report.total('compute_s') * 1e3:8.1f} {report.total('dma_s') * 1e3:7.1f} "
+                 f"{report.total('cpu_s') * 1e3:7.1f} {report.total('overhead_s') * 1e3:7.1f} "
+                 f"{report.total_s * 1e3:8.1f}{total_meas}")
+    d = report.as_dict()
+    b = d["breakdown_ms"]
+    lines.append(f"modelled: {report.total_s * 1e3:.1f} ms per frame = {report.fps:.2f} frames/s "
+                 f"(MAC utilisation {d['mac_utilisation'] * 100:.1f}%, {d['calls']} kernel calls, "
+                 f"DMA {d['dma_in_mb']:.1f} MB in + {d['dma_out_mb']:.1f} MB out per frame)")
+    lines.append("  accelerator compute {accel_compute:.1f} ms + DMA stall {accel_dma_stall:.1f} ms, processor: "
+                 "stream packing {cpu_stream_packing:.1f} ms + resize/concat {cpu_resize_concat:.1f} ms, "
+                 "driver overhead {driver_overhead:.1f} ms".format(**b))
+    r = report.resources
+    flag = "  OVER BUDGET: " + ", ".join(r["over_budget"]) if r["over_budget"] else ""
+    lines.append(f"resources (estimate): DSP {r['dsp']} / {r['dsp_budget']}, BRAM36 {r['bram36']} / "
+                 f"{r['bram36_budget']}{flag}")
+    a = d["assumptions"]
+    lines.append(f"assumptions: processor work measured on this host x {a['cpu_factor']:g} (cpu_factor), "
+                 f"{a['call_overhead_us']:.0f} us driver time per call, DRAM {a['dram_gbps']:g} GB/s x "
+                 f"{a['dram_efficiency']:g}, HP port {a['hp_gbps_per_direction']:.2f} GB/s per direction "
+                 f"(pynq_depth/boards.json, docs/performance.md)")
+    return "\n".join(lines)
+
+
+def plot(report: Report, path: str | Path) -> Path:
+    """Write a PNG: per-layer stacked bars (compute, DMA stall, processor, overhead) and a roofline."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    layers = report.layers
+    fig = Figure(figsize=(14, 9), dpi=100)
+    FigureCanvasAgg(fig)
+    bars, roof = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1.1, 1]})
+    x = np.arange(len(layers))
+    compute = np.array([min(l.compute_s, l.accel_s) for l in layers]) * 1e3
+    stall = np.array([l.accel_s for l in layers]) * 1e3 - compute
+    cpu = np.array([l.cpu_s for l in layers]) * 1e3
+    ovh = np.array([l.overhead_s for l in layers]) * 1e3
+    bottom = np.zeros(len(layers))
+    for values, label, colour in ((compute, "accelerator compute", "#3b75af"), (stall, "DMA stall", "#ef8636"),
+                                  (cpu, "processor (packing, resize, concat)", "#519e3e"),
+                                  (ovh, "driver overhead per call", "#c53a32")):
+        bars.bar(x, values, bottom=bottom, label=label, color=colour, width=0.8)
+        bottom += values
+    bars.set_xticks(x)
+    bars.set_xticklabels([l.name.replace("encoder.original_model.features.", "f").replace("decoder.", "")
+                          for l in layers], rotation=90, fontsize=6)
+    bars.set_ylabel("ms per frame")
+    bars.set_title(f"{report.board.title}: {report.model} {report.input_hw[0]}x{report.input_hw[1]}, modelled "
+                   f"{report.total_s * 1e3:.1f} ms = {report.fps:.2f} frames/s ({report.variant.name})")
+    bars.legend(fontsize=8)
+    # roofline
+    peak = 2 * report.peak_macs_per_cycle * report.clock_mhz * 1e6 / 1e9  # GOP/s
+    bw = min(report.board.hp_bytes_per_s(report.clock_mhz), report.board.dram_bytes_per_s)
+    bw_total = min(2 * report.board.hp_bytes_per_s(report.clock_mhz), report.board.dram_bytes_per_s)
+    convs = [l for l in layers if l.macs]
+    intensity = np.array([2 * l.macs / max(1, l.in_bytes + l.out_bytes) for l in convs])
+    achieved = np.array([2 * l.macs / l.total_s / 1e9 for l in convs])
+    accel_only = np.array([2 * l.macs / l.accel_s / 1e9 for l in convs])
+    xs = np.logspace(math.log10(max(0.05, intensity.min() / 3)), math.log10(intensity.max() * 3), 200)
+    roof.loglog(xs, np.minimum(peak, xs * bw_total / 1e9), color="k", lw=1.5, label=f"roof: {peak:.1f} GOP/s, "
+                f"DMA {bw_total / 1e9:.2f} GB/s (both directions)")
+    roof.loglog(xs, xs * bw / 1e9, color="grey", lw=1, ls=":", label=f"one direction {bw / 1e9:.2f} GB/s")
+    colours = {"conv3x3": "#3b75af", "dw3x3": "#ef8636", "pw1x1": "#519e3e"}
+    for kind, colour in colours.items():
+        sel = np.array([l.kind == kind for l in convs])
+        if sel.any():
+            roof.scatter(intensity[sel], accel_only[sel], color=colour, marker="o", s=18,
+                         label=f"{kind}: accelerator only")
+            roof.scatter(intensity[sel], achieved[sel], color=colour, marker="x", s=18,
+                         label=f"{kind}: with processor + driver")
+    roof.set_xlabel("operational intensity (ops per DMA byte)")
+    roof.set_ylabel("GOP/s (2 ops per MAC)")
+    roof.legend(fontsize=7, loc="lower right")
+    roof.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+# ---------------------------------------------------------------- what-if
+def g_mac(config: HwConfig) -> int:
+    """DSPs of the configuration's MAC array (one MAC per DSP)."""
+    return config.pe_in * config.pe_out
+
+
+def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Variant]:
+    """The proposed changes, each alone and combined (see docs/performance.md)."""
+    config = config or default_config()
+    fast_clock = float(min(board.kernel_clock_mhz_max, 250))
+    fast_clock = max(fast_clock, config.clock_mhz)
+    big = 64 if board.dsp >= 1000 else config.pe_out
+    groups = max(1, min(8, 128 // config.pe_out))
+    kernel = dict(group_factor=groups, pixel_pipelined=True, overlap_loads=True, dw_cycles_per_pixel=1)
+    zero_copy = dict(call_overhead_scale=0.1, cpu_scale=0.0, host_ops_on_accel=True)
+    out = [
+        SHIPPED,
+        Variant("A: C driver / command queue (call overhead /10)", call_overhead_scale=0.1),
+        Variant("B: pipelined pixel loop (no per-loop fill)", pixel_pipelined=True),
+        Variant(f"C: resident input tile, {groups} groups per call", group_factor=groups),
+        Variant("D: row loads overlap compute", overlap_loads=True),
+        Variant("E: depthwise 9 taps per cycle", dw_cycles_per_pixel=1),
+        Variant("F: tensors stay in stream layout (no packing)", cpu_scale=0.0),
+        Variant("G: resize+concat fused into row loads", host_ops_on_accel=True),
+        Variant("kernel B+C+D+E", **kernel),
+        Variant("all A-G", **kernel, **zero_copy),
+    ]
+    if board.dsp < 2 * g_mac(config):
+        out.append(Variant(f"all A-G + 2 MACs/DSP, pe 8x{2 * config.pe_out}", pe_out=2 * config.pe_out,
+                           macs_per_dsp=2, **{**kernel, "group_factor": max(1, groups // 2)}, **zero_copy))
+    if fast_clock > config.clock_mhz or big > config.pe_out:
+        out.append(Variant(f"all A-G + pe 8x{big} at {fast_clock:g} MHz", pe_out=big, clock_mhz=fast_clock,
+                           **{**kernel, "group_factor": max(1, groups * config.pe_out // big)}, **zero_copy))
+    return out
+
+
+def what_if(board: Board | str, config: HwConfig | None = None, model_name: str | None = None,
+            size: tuple[int, int] | None = None, repeats: int = 3) -> list[Report]:
+    """Model every variant of :func:`what_if_variants` (processor work measured once per plan)."""
+    board = get_board(board) if isinstance(board, str) else board
+    cache: dict[tuple, float] = {}
+    return [model(board, config, model_name, size, variant=v, repeats=repeats, cpu_cache=cache)
+            for v in what_if_variants(board, config)]
+
+
+def format_what_if(reports: list[Report]) -> str:
+    """One line per variant: fps, ms split, resources."""
+    base = reports[0].total_s
+    lines = [f"{'variant':52s} {'fps':>6s} {'gain':>5s} {'ms':>7s} {'compute':>8s} {'stall':>6s} {'cpu':>6s} "
+             f"{'driver':>7s} {'calls':>5s} {'DMA MB':>7s} {'DSP':>9s} {'BRAM36':>8s}"]
+    for r in reports:
+        b = r.breakdown_ms()
+        res = r.resources
+        lines.append(f"{r.variant.name[:52]:52s} {r.fps:6.2f} {base / r.total_s:5.2f} {r.total_s * 1e3:7.1f} "
+                     f"{b['accel_compute']:8.1f} {b['accel_dma_stall']:6.1f} "
+                     f"{b['cpu_stream_packing'] + b['cpu_resize_concat']:6.1f} {b['driver_overhead']:7.1f} "
+                     f"{int(r.total('calls')):5d} {(r.total('in_bytes') + r.total('out_bytes')) / 1e6:7.1f} "
+                     f"{res['dsp']:4d}/{res['dsp_budget']:<4d} {res['bram36']:3d}/{res['bram36_budget']:<4d}"
+                     + (" OVER" if res["over_budget"] else ""))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- CLI
+def _measured_layer_times(args: argparse.Namespace) -> dict[str, float]:
+    """Median per-layer seconds of the fpga backend (``runtime.time_inference``)."""
+    import statistics
+
+    from .preprocess import load_image
+    from .runtime import PACKAGE_DIR, create_estimator, time_inference
+
+    estimator = create_estimator("fpga", weights=args.weights, config=args.hw)
+    image = getattr(args, "image", None) or PACKAGE_DIR / "data" / "example.jpg"
+    _, layers = time_inference(estimator, load_image(image), args.runs)
+    return {name: statistics.median(v) for name, v in layers.items()}
+
+
+def cmd_bench_board(args: argparse.Namespace) -> int:
+    """``pynq-depth bench --board NAME``: the modelled per-layer table (and measured times with --backend fpga)."""
+    from .cli import CliError
+
+    try:
+        board = get_board(args.board)
+        spec = get_spec(getattr(args, "config", None))
+    except (BoardError, KeyError) as exc:
+        raise CliError(str(exc).strip('"')) from None
+    config = getattr(args, "hw", None) or default_config()
+    report = model(board, config, spec.name, getattr(args, "size", None))
+    backends = [b.strip() for b in str(getattr(args, "backend", "emulator") or "emulator").split(",")]
+    measured = "fpga" in backends
+    if measured:
+        times = _measured_layer_times(args)
+        for layer in report.layers:
+            layer.measured_s = times.get(layer.name)
+    if getattr(args, "plot", None):
+        plot(report, args.plot)
+    if getattr(args, "json", False):
+        out = report.as_dict()
+        if measured:
+            vals = [layer.measured_s for layer in report.layers if layer.measured_s is not None]
+            out["measured_ms"] = sum(vals) * 1e3 if vals else None
+        print(json.dumps(out, indent=1))
+    else:
+        print(format_table(report, measured=measured))
+        if getattr(args, "plot", None):
+            print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pynq_depth.perf BOARD [--what-if]``: the model without the CLI (and the what-if table)."""
+    parser = argparse.ArgumentParser(description="performance model of pynq-depth on a board")
+    parser.add_argument("board", help=f"one of {', '.join(board_names())}")
+    parser.add_argument("--config", help="model configuration (default z2-mnv2)")
+    parser.add_argument("--size", help="HxW input size")
+    parser.add_argument("--what-if", action="store_true", help="model the proposed kernel/driver changes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
+    try:
+        board = get_board(args.board)
+    except BoardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.what_if:
+        reports = what_if(board, None, args.config, size)  # type: ignore[arg-type]
+        if args.json:
+            print(json.dumps([{"variant": r.variant.name, "modelled_fps": r.fps, "total_ms": r.total_s * 1e3,
+                               "breakdown_ms": r.breakdown_ms(), "resources": r.resources} for r in reports],
+                             indent=1))
+        else:
+            print(f"{board.name}: {reports[0].model} {reports[0].input_hw[0]}x{reports[0].input_hw[1]}")
+            print(format_what_if(reports))
+        return 0
+    report = model(board, None, args.config, size)  # type: ignore[arg-type]
+    print(json.dumps(report.as_dict(), indent=1) if args.json else format_table(report))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
