@@ -590,8 +590,6 @@ def test_quantize_cli_errors(capsys, tmp_path, tiny_checkpoint):
     assert not list(tmp_path.glob("q.npz"))
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: cli.cmd_quantize (cli.py:233) and runtime.float_estimator "
-                   "(runtime.py:102) let pickle.UnpicklingError / KeyError from torch.load escape as a traceback")
 @pytest.mark.parametrize("content", [b"not a checkpoint", b"junk\n"])
 @pytest.mark.parametrize("command", ["quantize", "run-float"])
 def test_garbage_checkpoint_is_one_line_error(capsys, tmp_path, example_jpg, content, command):

@@ -53,7 +53,7 @@ class Progress:
         self.total, self.desc, self.done = total, desc, 0
         self.enabled = enabled and total > 1
         self._bar = None
-        if self.enabled:
+        if self.enabled and sys.stderr.isatty():
             try:
                 from tqdm import tqdm
 
@@ -69,7 +69,7 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(note[:40])
             self._bar.update(1)
-        else:
+        elif sys.stderr.isatty():
             print(f"\r{self.desc}: {self.done}/{self.total} {note[:40]:40s}", end="", file=sys.stderr, flush=True)
 
     def write(self, message: str) -> None:
@@ -77,7 +77,7 @@ class Progress:
         if self._bar is not None:
             self._bar.write(message, file=sys.stderr)
         else:
-            if self.enabled and self.done:
+            if self.enabled and self.done and sys.stderr.isatty():
                 print(file=sys.stderr)
             print(message, file=sys.stderr)
 
@@ -85,7 +85,7 @@ class Progress:
         """Remove the bar."""
         if self._bar is not None:
             self._bar.close()
-        elif self.enabled:
+        elif self.enabled and sys.stderr.isatty():
             print(file=sys.stderr)
 
 
@@ -223,15 +223,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     except ImportError:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
     from .calibration import calibration_images
-    from .model import load_checkpoint
+    from .model import CheckpointError, load_checkpoint
     from .quantize import calibrate, quantize_model
 
     try:
         model, extra = load_checkpoint(args.checkpoint, spec=args.config)
-    except FileNotFoundError:
-        raise CliError(f"{args.checkpoint}: no such checkpoint") from None
-    except (ValueError, RuntimeError, OSError, EOFError) as exc:
-        raise CliError(f"{args.checkpoint}: cannot load checkpoint ({str(exc).splitlines()[0]})") from None
+    except CheckpointError as exc:
+        raise CliError(str(exc)) from None
     size = args.size or model.spec.input_hw
     images, source = calibration_images(args.calib, size, args.num_calib)
     print(f"calibrating {model.spec.name} at {size[0]}x{size[1]} on {len(images)} images ({source})", file=sys.stderr)

@@ -156,6 +156,10 @@ def save_checkpoint(model: DepthModel, path: str | Path, **extra: Any) -> None:
     tmp.replace(path)
 
 
+class CheckpointError(ValueError):
+    """A float checkpoint is missing, unreadable or does not match the model configuration."""
+
+
 def load_checkpoint(path: str | Path, spec: str | None = None) -> tuple[DepthModel, dict[str, Any]]:
     """Load a float checkpoint written by :func:`save_checkpoint` or a bare state dict.
 
@@ -166,21 +170,40 @@ def load_checkpoint(path: str | Path, spec: str | None = None) -> tuple[DepthMod
     -------
     (DepthModel, dict)
         The model in eval mode and the checkpoint's extra entries.
+
+    Raises
+    ------
+    CheckpointError
+        With the path and the reason, for any file that cannot be used.
     """
-    blob = torch.load(str(path), map_location="cpu", weights_only=True)
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        blob = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises pickle, zip, key and runtime errors for junk files
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(blob).__name__}, not a dict)")
     if isinstance(blob, dict) and "state_dict" in blob:
         state, extra = blob["state_dict"], {k: v for k, v in blob.items() if k != "state_dict"}
         spec = spec or extra.get("spec")
     else:
         state, extra = blob, {}
         spec = spec or "densedepth-mnv2"
-    model = DepthModel(spec)
+    try:
+        model = DepthModel(spec)
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: {exc.args[0]}") from None
     own = model.state_dict()
     state = {k: v for k, v in state.items() if k in own}
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
-        raise ValueError(f"{path}: checkpoint does not match model {model.spec.name!r} "
+        raise CheckpointError(f"{path}: checkpoint does not match model {model.spec.name!r} "
                          f"({len(missing)} tensors missing, e.g. {missing[0]})")
-    model.load_state_dict({**own, **state})
+    try:
+        model.load_state_dict({**own, **state})
+    except RuntimeError as exc:  # shape mismatches
+        raise CheckpointError(f"{path}: checkpoint does not match model {model.spec.name!r} "
+                              f"({str(exc).splitlines()[-1].strip()})") from None
     model.eval()
     return model, extra
