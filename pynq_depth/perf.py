@@ -52,7 +52,7 @@ import numpy as np
 
 from . import protocol
 from .codegen import LB_ROWS, PARAM_BEATS_PER_LANE, geometry
-from .config import HwConfig, default_config
+from .config import ConfigError, HwConfig, default_config
 from .netspec import Node, build_graph, get_spec
 from .program import ConvCmd
 
@@ -61,8 +61,8 @@ BOARDS_PATH = Path(__file__).with_name("boards.json")
 REGISTERS_PER_CALL = len(protocol.REGISTERS)
 
 
-class BoardError(ValueError):
-    """Unknown board name or malformed board table."""
+class BoardError(ConfigError):
+    """Unknown board (or model configuration) name, or a malformed board table."""
 
 
 # ---------------------------------------------------------------- boards
@@ -854,13 +854,11 @@ def _measured_layer_times(args: argparse.Namespace) -> dict[str, float]:
 
 def cmd_bench_board(args: argparse.Namespace) -> int:
     """``pynq-depth bench --board NAME``: the modelled per-layer table (and measured times with --backend fpga)."""
-    from .cli import CliError
-
+    board = get_board(args.board)  # BoardError is a ConfigError: the CLI prints it and exits 1
     try:
-        board = get_board(args.board)
         spec = get_spec(getattr(args, "config", None))
-    except (BoardError, KeyError) as exc:
-        raise CliError(str(exc).strip('"')) from None
+    except KeyError as exc:
+        raise BoardError(str(exc).strip('"')) from None
     config = getattr(args, "hw", None) or default_config()
     report = model(board, config, spec.name, getattr(args, "size", None))
     backends = [b.strip() for b in str(getattr(args, "backend", "emulator") or "emulator").split(",")]

@@ -1,0 +1,176 @@
+"""Performance model: hand-computed arithmetic, beat counts against the C simulation, bench --board CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from pynq_depth import perf, protocol
+from pynq_depth.cli import main
+from pynq_depth.config import default_config
+from pynq_depth.netspec import Node
+
+Z2 = "pynq-z2"
+
+
+def _pw_layer() -> tuple[Node, perf.ConvCmd]:
+    """pw1x1, 8x8x16 -> 16, stride 1, no padding, no residual: one call, hand-countable."""
+    node = Node(name="pw", op="conv", inputs=("x",), output="y", out_shape=(8, 8, 16), kind="pw1x1", stride=1,
+                pad=0, cin=16)
+    return node, perf.dummy_command(node)
+
+
+def test_pw1x1_plan_beats_bytes_by_hand():
+    node, cmd = _pw_layer()
+    calls = protocol.plan_layer(cmd, (8, 8, 16))
+    assert len(calls) == 1  # 16 outputs = one group of pe_out=16; 2 channel groups fit everything
+    call = calls[0]
+    # input: 2 beats x 16 lanes of constants + 1 tap x 2 groups x 16 lanes of weights + 8x8 pixels x 2 groups
+    assert protocol.stream_beats(cmd, call) == 32 + 32 + 128
+    # output: 64 pixels x ceil(16 int8 / 8 per beat)
+    assert protocol.output_beats(call, "int8") == 128
+    board = perf.get_board(Z2)
+    cost = perf.call_cost(cmd, call, "int8", default_config(), board)
+    assert cost.in_bytes == 192 * 8 and cost.out_bytes == 128 * 8
+
+
+def test_pw1x1_cycles_by_hand():
+    node, cmd = _pw_layer()
+    call = protocol.plan_layer(cmd, (8, 8, 16))[0]
+    cfg = default_config()
+    # Shipped timing (depths io 3, load 3, mac 7, out 9, loop overhead 1, setup 12):
+    c = perf.call_cycles(cmd, call, "int8", cfg)
+    assert c["setup"] == 12
+    assert c["params"] == 15 * 2 + 3 + 1           # 16 lanes at II=2
+    assert c["weights"] == 31 + 3 + 1              # 32 beats at II=1
+    assert c["rows"] == 8 * (8 * (2 - 1 + 3 + 1) + 1)  # 8 rows x 8 pixels x (2 groups + fill) + row overhead
+    assert c["mac"] == 64 * ((1 + 7 + 1) + 1 + 1)  # per pixel: one (ky,kx) loop of 2 groups, II=1, depth 7
+    assert c["out"] == 64 * (1 + 9 + 1)            # 2 output beats, depth 9
+    assert c["pixel"] == 64 + 8 * 2
+    assert c["psum"] == c["skip"] == 0
+    assert sum(c.values()) == 1897
+    # Ideal machine (no fills): only the beats and MAC iterations remain.
+    ideal = perf.call_cycles(cmd, call, "int8", cfg, perf.IDEAL_TIMING)
+    assert sum(ideal.values()) == 31 + 32 + 128 + 128 + 128
+
+
+def test_pw1x1_time_on_pynq_z2():
+    node, cmd = _pw_layer()
+    call = protocol.plan_layer(cmd, (8, 8, 16))[0]
+    board = perf.get_board(Z2)
+    cost = perf.call_cost(cmd, call, "int8", default_config(), board)
+    hp = 8 * 125e6                     # 64-bit HP port at the 125 MHz kernel clock
+    dram = 2.13e9 * 0.7                # both directions share DRAM
+    assert board.hp_bytes_per_s(125) == pytest.approx(hp)
+    assert cost.dma_seconds == pytest.approx(max(1536 / hp, 1024 / hp, 2560 / dram))
+    # stream-fed phases are cycle-bound here (1 beat per cycle = the HP rate); pixels too
+    f = 125e6
+    expected = 12 / f + (34 + 35 + 328) / f + (704 + 704 + 80) / f
+    assert cost.seconds == pytest.approx(max(expected, cost.dma_seconds))
+    # driver: 22 registers x 3 us + 2 DMA starts x 30 + 2 waits x 10 + 10
+    assert board.call_overhead_us() == pytest.approx(22 * 3 + 60 + 20 + 10)
+
+
+def test_layer_totals_and_bottleneck_arithmetic():
+    report = perf.model(Z2, size=(32, 32), measure_cpu=False)
+    for layer in report.layers:
+        assert layer.total_s == pytest.approx(layer.accel_s + layer.cpu_s + layer.overhead_s)
+        if layer.calls:
+            assert layer.accel_s >= max(layer.compute_s, layer.dma_s) * 0.999 or layer.accel_s >= layer.dma_s
+    assert report.fps == pytest.approx(1 / sum(layer.total_s for layer in report.layers))
+    assert report.total("macs") == sum(n.macs for n in [l_.node for l_ in perf.network_layers(None, (32, 32))])
+
+
+def test_csim_beats_equal_model_bytes():
+    """Beats the C-simulation backend really moves per layer == the model's DMA byte counts / 8."""
+    pytest.importorskip("ctypes")
+    from pynq_depth.backends.csim import BuildError, CsimBackend
+    from pynq_depth.verify import random_network_program
+
+    class CountingCsim(CsimBackend):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.beats: dict[str, list[int]] = {}
+            self._lock = threading.Lock()
+            self._layer = ""
+
+        def run_conv(self, cmd, x, skip, out_dtype):
+            self._layer = cmd.name
+            return super().run_conv(cmd, x, skip, out_dtype)
+
+        def call_kernel(self, regs, stream, n_out_beats, where=""):
+            out = super().call_kernel(regs, stream, n_out_beats, where)
+            with self._lock:
+                entry = self.beats.setdefault(self._layer, [0, 0, 0])
+                entry[0] += int(np.asarray(stream).size)
+                entry[1] += int(out.size)
+                entry[2] += 1
+            return out
+
+    hw = (32, 48)
+    rng = np.random.default_rng(0)
+    program = random_network_program(rng, input_hw=hw)
+    backend = CountingCsim(threads=2)
+    try:
+        _ = backend.library
+    except BuildError as exc:  # no compiler here
+        pytest.skip(str(exc))
+    rgb = rng.integers(0, 256, size=(hw[0], hw[1], 3)).astype(np.uint8)
+    backend.run(program, rgb)
+    report = perf.model(Z2, size=hw, measure_cpu=False)
+    convs = [layer for layer in report.layers if layer.calls]
+    assert len(convs) == len(backend.beats) == len(program.conv_commands)
+    for layer in convs:
+        beats_in, beats_out, n_calls = backend.beats[layer.name]
+        assert (layer.in_bytes, layer.out_bytes, layer.calls) == (8 * beats_in, 8 * beats_out, n_calls), layer.name
+
+
+def test_cli_bench_board_json(capsys):
+    assert main(["bench", "--board", Z2, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["board"] == Z2 and data["config"] == "z2-mnv2" and data["input_hw"] == [240, 320]
+    assert data["modelled_fps"] > 0
+    assert data["modelled_fps"] == pytest.approx(1000.0 / data["total_ms"])
+    names = [layer["name"] for layer in data["layers"]]
+    assert "encoder.original_model.features.0" in names and "decoder.conv3" in names and "up5.resized" in names
+    for layer in data["layers"]:
+        assert {"kind", "mmac", "calls", "compute_ms", "dma_ms", "cpu_ms", "overhead_ms", "total_ms",
+                "bottleneck"} <= set(layer)
+        assert layer["bottleneck"] in ("compute", "dma", "cpu", "overhead")
+    res = data["resources"]
+    assert res["dsp_budget"] == 220 and res["bram36_budget"] == 140
+    assert res["dsp"] >= 8 * 16 and res["over_budget"] == []
+
+
+def test_cli_bench_board_table_and_plot(tmp_path, capsys):
+    png = tmp_path / "perf.png"
+    assert main(["bench", "--board", "zcu104", "--size", "64x96", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "frames/s" in out and "DSP" in out and "bottleneck" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_unknown_board_lists_boards(capsys):
+    assert main(["bench", "--board", "de10-nano"]) != 0
+    err = capsys.readouterr().err
+    assert "de10-nano" in err
+    for name in ("pynq-z2", "ultra96-v2", "kv260", "zcu104"):
+        assert name in err
+    with pytest.raises(perf.BoardError):
+        perf.get_board("nope")
+    assert perf.get_board("Ultra96V2").name == "ultra96-v2"
+
+
+def test_what_if_variants_are_consistent():
+    reports = perf.what_if(Z2, size=(64, 96), repeats=1)
+    by_name = {r.variant.name: r for r in reports}
+    shipped = by_name["shipped"]
+    c = next(r for r in reports if r.variant.name.startswith("C:"))
+    # a resident input tile streams the rows once per 8 groups: fewer calls and fewer bytes
+    assert c.total("calls") < shipped.total("calls")
+    assert c.total("in_bytes") < shipped.total("in_bytes")
+    b = next(r for r in reports if r.variant.name.startswith("B:"))
+    assert b.total("compute_s") < shipped.total("compute_s")
