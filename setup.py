@@ -15,7 +15,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["pynq_depth", "pynq_depth.*"]),
-    package_data={"pynq_depth": ["hw_config.json", "boards.json", "data/*.jpg", "data/*.npz"]},
+    package_data={"pynq_depth": ["hw_config.json", "boards.json", "data/*.jpg", "data/*.npz"],
+                  "pynq_depth.notebooks": ["*.ipynb"]},
     install_requires=[
         "numpy>=1.26,<3",
         "pillow>=9.0",
@@ -26,10 +27,13 @@ setup(
         # Host tooling: float model, quantiser, training. Not installable on a PYNQ-Z2 (armv7l).
         "torch": ["torch>=2.1"],
         "board": ["pynq>=3.0"],
-        "test": ["pytest>=7", "hypothesis>=6.80", "scikit-image>=0.21"],
+        "test": ["pytest>=7", "hypothesis>=6.80", "scikit-image>=0.21", "nbclient>=0.7", "nbformat>=5.7",
+                 "ipykernel>=6.0"],
     },
     entry_points={
         "console_scripts": ["pynq-depth=pynq_depth.cli:main"],
+        # `pynq get-notebooks pynq-depth` copies the folder of this module (pynq_depth/notebooks/).
+        "pynq.notebooks": ["pynq-depth = pynq_depth.notebooks"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

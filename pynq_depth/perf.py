@@ -107,6 +107,25 @@ def board_names() -> list[str]:
     return list(_board_table())
 
 
+def detect_board(default: str = "pynq-z2") -> str:
+    """The board this runs on, the PYNQ way (``/proc/device-tree/chosen/pynq_board`` or ``$BOARD``), else ``default``."""
+    import os
+
+    names = [os.environ.get("BOARD", "")]
+    node = Path("/proc/device-tree/chosen/pynq_board")
+    try:
+        names.insert(0, node.read_text().strip("\x00\n "))
+    except OSError:
+        pass
+    for name in names:
+        if name:
+            try:
+                return get_board(name).name
+            except BoardError:
+                continue
+    return default
+
+
 def get_board(name: str) -> Board:
     """Look a board up by name or alias (case-insensitive).
 
@@ -719,8 +738,11 @@ def format_table(report: Report, measured: bool = False) -> str:
     return "\n".join(lines)
 
 
-def plot(report: Report, path: str | Path) -> Path:
-    """Write a PNG: per-layer stacked bars (compute, DMA stall, processor, overhead) and a roofline."""
+def plot(report: Report, path: Any) -> Any:
+    """Write a PNG: per-layer stacked bars (compute, DMA stall, processor, overhead) and a roofline.
+
+    ``path`` is a file name or a binary file object (e.g. ``io.BytesIO`` in a notebook).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -771,7 +793,8 @@ def plot(report: Report, path: str | Path) -> Path:
     roof.legend(fontsize=7, loc="lower right")
     roof.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
+    if isinstance(path, (str, Path)):
+        path = Path(path)
     fig.savefig(path, format="png")
     return path
 
