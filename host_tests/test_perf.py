@@ -174,3 +174,16 @@ def test_what_if_variants_are_consistent():
     assert c.total("in_bytes") < shipped.total("in_bytes")
     b = next(r for r in reports if r.variant.name.startswith("B:"))
     assert b.total("compute_s") < shipped.total("compute_s")
+
+
+def test_cli_bench_board_with_measured_times(monkeypatch, capsys):
+    """--backend fpga on a board: measured per-layer times beside the modelled ones (driver stubbed here)."""
+    monkeypatch.setattr(perf, "_measured_layer_times", lambda args: {"decoder.conv3": 0.0123, "up5.resized": 0.002})
+    assert main(["bench", "--board", Z2, "--backend", "fpga", "--size", "64x96", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    layers = {layer["name"]: layer for layer in data["layers"]}
+    assert layers["decoder.conv3"]["measured_ms"] == pytest.approx(12.3)
+    assert "measured_ms" not in layers["decoder.conv2"]
+    assert data["measured_ms"] == pytest.approx(14.3)
+    assert main(["bench", "--board", Z2, "--backend", "fpga", "--size", "64x96"]) == 0
+    assert "meas ms" in capsys.readouterr().out
