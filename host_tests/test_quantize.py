@@ -319,3 +319,28 @@ def test_huge_bias_saturates_cleanly(random_model, random_maxima, photos):
     assert np.all(trace["up3.a"][..., 0] == cmd.hi)
     assert np.all(trace["up3.a"][..., 1] == cmd.lo)
     assert trace["depth"].dtype == np.int16
+
+
+# ----------------------------------------------------------------- bias correction
+def test_bias_correction_reduces_drift_and_changes_only_biases(random_model, random_maxima, photos):
+    import copy
+
+    from pynq_depth.quantize import correct_biases
+
+    plain = quantize_model(random_model, random_maxima, HW)
+    corrected = copy.deepcopy(plain)
+    changes = correct_biases(random_model, corrected, photos[:3])
+    assert validate_program(corrected) is None
+    assert set(changes) == {c.name for c in plain.conv_commands}
+    assert any(v > 0 for v in changes.values())
+    for a, b in zip(plain.conv_commands, corrected.conv_commands):
+        for field in ("weights", "mult", "mult_neg", "shift"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        assert (a.lo, a.hi, a.skip_mult, a.skip_shift) == (b.lo, b.hi, b.skip_mult, b.skip_shift)
+
+    def mean_bias(program, rgb):
+        q = Emulator().run(program, rgb)[..., 0].astype(np.float64) * program.output_scale
+        return float(np.mean(q - _float_outputs(random_model, rgb)["depth"][..., 0]))
+
+    for rgb in photos[3:]:  # not among the correction images
+        assert abs(mean_bias(corrected, rgb)) < abs(mean_bias(plain, rgb))

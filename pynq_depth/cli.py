@@ -224,7 +224,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
     from .calibration import calibration_images
     from .model import CheckpointError, load_checkpoint
-    from .quantize import calibrate, quantize_model
+    from .quantize import calibrate, correct_biases, quantize_model
 
     try:
         model, extra = load_checkpoint(args.checkpoint, spec=args.config)
@@ -247,6 +247,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     meta = {"checkpoint": Path(args.checkpoint).name, "calibration": source, "num_calibration": len(images),
             "pynq_depth_version": __version__}
     program = quantize_model(model, maxima, size, config=args.hw, meta=meta)
+    if args.bias_correction:
+        subset = images[: args.bias_correction]
+        print(f"bias correction on {len(subset)} of the calibration images", file=sys.stderr)
+        correct_biases(model, program, subset, config=args.hw)
+        program.meta["bias_correction_images"] = len(subset)
     out = Path(args.output)
     try:
         program.save(out)
@@ -444,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--calib", metavar="DIR", help="folder of calibration images (default: built-in set)")
     quant.add_argument("--num-calib", type=_positive, default=32, metavar="N", help="calibration images (default 32)")
     quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
+    quant.add_argument("--bias-correction", type=int, default=8, metavar="N",
+                       help="correct layer biases for rounding drift on N calibration images (default 8; 0 = off)")
     quant.set_defaults(func=cmd_quantize)
 
     bench = sub.add_parser("bench", help="time the network per layer", description=(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from .arith import quantize_multiplier
+from .arith import conv_acc, quantize_multiplier, requantize
 from .config import HwConfig, default_config
 from .model import LEAKY_SLOPE, DepthModel
 from .netspec import Node
@@ -110,6 +110,26 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
     return maxima
 
 
+def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
+                       out_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights in the accelerator layout with every input channel's scale folded in, and their scales.
+
+    Returns
+    -------
+    (effective, w_scale)
+        ``(Cout, k, k, Cin)`` (or ``(C, 3, 3)`` depthwise) float weights and the
+        per-output-channel scale that maps them to int8 (also the accumulator scale).
+    """
+    if node.kind == "dw3x3":
+        effective = weight[:, 0] * in_scale[:, None, None]
+    else:
+        effective = np.transpose(weight, (0, 2, 3, 1)) * in_scale[None, None, None, :]
+    flat = np.abs(effective.reshape(node.cout, -1)).max(axis=1)
+    # An all-zero channel outputs its bias only: give it a scale fine enough to keep the bias exact
+    # (a scale of 1.0 rounded biases below one real unit to 0).
+    return effective, np.where(flat > 0, flat / 127.0, out_scale / 256.0)
+
+
 def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[int, int],
                    config: HwConfig | None = None, meta: dict | None = None) -> Program:
     """Build the integer program from a float model and calibration maxima.
@@ -161,15 +181,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             dtype, out_scale = "int8", max(maxima[node.output], 1e-6) / q8
             lo, hi = -128, 127
         weight, bias = fold_batchnorm(model, node)
-        in_scale = src.scale.astype(np.float64)
-        if node.kind == "dw3x3":
-            effective = weight[:, 0] * in_scale[:, None, None]                       # (C, 3, 3)
-        else:
-            effective = np.transpose(weight, (0, 2, 3, 1)) * in_scale[None, None, None, :]  # (Cout, k, k, Cin)
-        flat = np.abs(effective.reshape(node.cout, -1)).max(axis=1)
-        # An all-zero channel outputs its bias only: give it a scale fine enough to keep the bias exact
-        # (a scale of 1.0 rounded biases below one real unit to 0).
-        w_scale = np.where(flat > 0, flat / 127.0, out_scale / 256.0)
+        effective, w_scale = _effective_weights(node, weight, src.scale.astype(np.float64), out_scale)
         shape = (-1,) + (1,) * (effective.ndim - 1)
         weights_q = np.clip(np.round(effective / w_scale.reshape(shape)), -127, 127).astype(np.int8)
         bias_q = np.clip(np.round(bias / w_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
@@ -194,3 +206,68 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     return Program(arith_id=config.arith_id, model=model.spec.name, input_hw=tuple(input_hw),  # type: ignore[arg-type]
                    input_lut=input_lut(input_scales()), tensors=tensors, commands=commands, output="depth",
                    meta=dict(meta or {}))
+
+
+def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray],
+                   config: HwConfig | None = None) -> dict[str, float]:
+    """Empirical bias correction, layer by layer, in place.
+
+    Rounding weights and activations shifts the mean of each layer's
+    accumulators a little, and the shifts add up through the network (here a
+    few percent of depth).  Going through the program in order, each conv's
+    int32 bias gets the integer that makes the mean of its accumulators over
+    the images equal the float model's pre-activation mean, with the inputs
+    coming from the already corrected integer layers, so every layer also
+    absorbs what is left upstream (Nagel et al., 2019, "Data-Free Quantization",
+    empirical variant).  Only biases change; the arithmetic does not.
+
+    Parameters
+    ----------
+    model : DepthModel
+        The float model the program was quantised from.
+    program : Program
+        Its integer program (modified in place).
+    images : list of uint8 (H, W, 3)
+        Images at ``program.input_hw`` (a few suffice; calibration images are fine).
+
+    Returns
+    -------
+    dict of str to float
+        Mean |correction| per layer in accumulator units.
+    """
+    from .emulator import NUMPY_DTYPES, quantize_input, run_host_command
+
+    config = config or default_config()
+    graph = {node.output: node for node in model.graph(tuple(program.input_hw))}
+    model.eval()
+    batch = torch.from_numpy(np.stack([normalize(img) for img in images])).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        floats = model(batch, return_all=True)
+    ints = [{"input": quantize_input(program, img)} for img in images]
+    corrections: dict[str, float] = {}
+    for cmd in program.commands:
+        if isinstance(cmd, HostCmd):
+            for tensors in ints:
+                tensors[cmd.output] = run_host_command(cmd, tensors, program, config)
+            continue
+        node = graph[cmd.output]
+        conv, bn = model.conv_modules(node)
+        with torch.no_grad():
+            pre = conv(floats[node.inputs[0]])
+            pre = bn(pre) if bn is not None else pre
+        float_mean = pre.double().mean(dim=(0, 2, 3)).numpy()
+        weight, _ = fold_batchnorm(model, node)
+        out_info = program.tensors[cmd.output]
+        _, w_scale = _effective_weights(node, weight, program.tensors[cmd.input].scale.astype(np.float64),
+                                        float(out_info.scale[0]))
+        accs = [conv_acc(t[cmd.input], cmd.weights, cmd.bias, cmd.kind, cmd.stride, cmd.pad) for t in ints]
+        quant_mean = np.mean([a.reshape(-1, a.shape[-1]).mean(axis=0) for a in accs], axis=0)
+        delta = np.round(float_mean / w_scale - quant_mean).astype(np.int64)
+        cmd.bias = np.clip(cmd.bias.astype(np.int64) + delta, -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        corrections[cmd.name] = float(np.mean(np.abs(delta)))
+        for tensors, acc in zip(ints, accs):
+            skip = tensors[cmd.skip] if cmd.skip is not None else None
+            out = requantize(acc + delta, cmd.mult, cmd.mult_neg, cmd.shift, cmd.lo, cmd.hi,
+                             skip=skip, skip_mult=cmd.skip_mult, skip_shift=cmd.skip_shift)
+            tensors[cmd.output] = out.astype(NUMPY_DTYPES[out_info.dtype])
+    return corrections
