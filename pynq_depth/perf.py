@@ -810,7 +810,6 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
     config = config or default_config()
     fast_clock = float(min(board.kernel_clock_mhz_max, 250))
     fast_clock = max(fast_clock, config.clock_mhz)
-    big = 64 if board.dsp >= 1000 else config.pe_out
     groups = max(1, min(8, 128 // config.pe_out))
     kernel = dict(group_factor=groups, pixel_pipelined=True, overlap_loads=True, dw_cycles_per_pixel=1)
     zero_copy = dict(call_overhead_scale=0.1, cpu_scale=0.0, host_ops_on_accel=True)
@@ -829,9 +828,15 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
     if board.dsp < 2 * g_mac(config):
         out.append(Variant(f"all A-G + 2 MACs/DSP, pe 8x{2 * config.pe_out}", pe_out=2 * config.pe_out,
                            macs_per_dsp=2, **{**kernel, "group_factor": max(1, groups // 2)}, **zero_copy))
-    if fast_clock > config.clock_mhz or big > config.pe_out:
-        out.append(Variant(f"all A-G + pe 8x{big} at {fast_clock:g} MHz", pe_out=big, clock_mhz=fast_clock,
-                           **{**kernel, "group_factor": max(1, groups * config.pe_out // big)}, **zero_copy))
+    # the widest MAC array (one MAC per DSP) that fits the part's DSP and BRAM budget
+    for lanes in (128, 64, 32, config.pe_out):
+        candidate = Variant(f"all A-G + pe {config.pe_in}x{lanes} at {fast_clock:g} MHz", pe_out=lanes,
+                            clock_mhz=fast_clock,
+                            **{**kernel, "group_factor": max(1, groups * config.pe_out // lanes)}, **zero_copy)
+        if lanes <= config.pe_out or not estimate_resources(config, board, candidate)["over_budget"]:
+            break
+    if fast_clock > config.clock_mhz or lanes > config.pe_out:
+        out.append(candidate)
     return out
 
 
