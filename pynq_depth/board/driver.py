@@ -120,10 +120,18 @@ class DmaChannel:
         self._first = False
         self._wr(LENGTH, nbytes)
 
-    def wait(self, timeout: float) -> None:
-        """Poll DMASR until Idle; raise on error bits or after ``timeout`` seconds."""
+    def check(self) -> None:
+        """Raise :class:`DmaError` when DMASR has error bits."""
+        sr = self.status
+        if sr & SR_ERRORS:
+            raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
+
+    def wait(self, timeout: float, watch: tuple["DmaChannel", ...] = ()) -> None:
+        """Poll DMASR until Idle; raise on error bits (also of ``watch``) or after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
+            for other in watch:
+                other.check()
             sr = self.status
             if sr & SR_ERRORS:
                 raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
@@ -218,10 +226,12 @@ class ConvAccelIP(pynq.DefaultIP):
         """Set ap_start."""
         self.mmio.write(self.layout.ctrl, AP_START)
 
-    def wait_done(self, timeout: float) -> None:
-        """Poll CTRL until ap_done (or ap_idle) within ``timeout`` seconds."""
+    def wait_done(self, timeout: float, watch: tuple[DmaChannel, ...] = ()) -> None:
+        """Poll CTRL until ap_done (or ap_idle) within ``timeout`` seconds; DMA errors of ``watch`` abort."""
         deadline = time.monotonic() + timeout
         while not self.ctrl & (AP_DONE | AP_IDLE):
+            for channel in watch:
+                channel.check()
             if time.monotonic() > deadline:
                 raise KernelTimeout(f"kernel did not assert ap_done within {timeout:g} s "
                                     f"(CTRL=0x{self.ctrl:02x})")
@@ -457,13 +467,14 @@ class FpgaBackend(ProgramRunner):
             self.accel.write_args(regs)
             step = "S2MM transfer"
             self.dma.s2mm.transfer(base_out, out_bytes)
+            self.dma.s2mm.check()
             self.accel.start()
             for off in range(0, in_bytes, chunk):
                 step = f"MM2S transfer (bytes {off}..{min(in_bytes, off + chunk) - 1} of {in_bytes})"
                 self.dma.mm2s.transfer(base_in + off, min(chunk, in_bytes - off))
-                self.dma.mm2s.wait(t)
+                self.dma.mm2s.wait(t, watch=(self.dma.s2mm,))
             step = "kernel done"
-            self.accel.wait_done(t)
+            self.accel.wait_done(t, watch=(self.dma.s2mm,))
             status = self.accel.result
             if status:
                 bits = ", ".join(text for bit, text in protocol.KERNEL_ERRORS.items() if status & bit)

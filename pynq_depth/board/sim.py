@@ -88,6 +88,8 @@ class SimMemory:
         self.ddr = np.zeros(size, dtype=np.uint8)
         self.cpu = np.zeros(size, dtype=np.uint8)
         self.blocks: dict[int, tuple[int, bool]] = {}  # phys -> (bytes, cacheable)
+        #: Number of allocations made (buffers are meant to be reused).
+        self.allocations = 0
 
     @property
     def used(self) -> int:
@@ -106,6 +108,7 @@ class SimMemory:
             raise RuntimeError(f"simulated CMA exhausted: cannot allocate {nbytes} bytes "
                                f"({self.used} of {self.size} bytes in use)")
         self.blocks[cursor] = (nbytes, cacheable)
+        self.allocations += 1
         return cursor
 
     def free(self, phys: int) -> None:
@@ -210,6 +213,8 @@ class SimConvAccel:
 class _Channel:
     def __init__(self, name: str) -> None:
         self.name = name
+        #: Transfers started (survives resets).
+        self.transfers = 0
         self.reset()
 
     def reset(self) -> None:
@@ -296,6 +301,7 @@ class SimAxiDma:
             return
         faults = self.board.faults
         ch.length, ch.busy, ch.first = nbytes, True, False
+        ch.transfers += 1
         ch.sr &= ~0x2
         if faults.dma_error == ch.name:
             faults.dma_error = None
