@@ -20,6 +20,15 @@ from pynq_depth.training.train import TrainConfig, to_sample, train  # noqa: E40
 SIZE = (64, 96)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny batches gain nothing from threads, and a busy machine makes OpenMP spin (6x slower here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _tiny_config(steps: int, **kw) -> TrainConfig:
     # dataset_length=2: the same two scenes every step, so a few steps must reduce the loss.
     return TrainConfig(data="synthetic", size=SIZE, steps=steps, batch_size=2, lr=1e-3, encoder_lr_scale=1.0,

@@ -171,7 +171,7 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
         step += 1
         history.append(float(terms["loss"].detach()))
         if bar is not None:
-            bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}", l1=f"{float(terms['l1']):.2f}")
+            bar.set_postfix(loss=f"{np.mean(history[-20:]):.4f}", l1=f"{float(terms['l1'].detach()):.2f}")
             bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == last:
             save(step)
