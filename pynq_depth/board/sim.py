@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -606,6 +607,8 @@ def open_sim_runner(config: HwConfig | None = None, timeout_s: float | None = No
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     runner.board = board
+    if tmp is not None:  # runners the CLI never closes still leave no folder behind
+        weakref.finalize(runner, shutil.rmtree, tmp, True)
     return runner
 
 
