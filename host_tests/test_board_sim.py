@@ -61,7 +61,12 @@ def _expected(program, inputs):
     return run_program_from(Emulator(), program, inputs)["output"]
 
 
+needs_weights = pytest.mark.skipif(not runtime.DEFAULT_WEIGHTS.is_file(),
+                                   reason=f"{runtime.DEFAULT_WEIGHTS} not built")
+
+
 # ---------------------------------------------------------------- bit-exactness
+@needs_weights
 def test_whole_network_on_example_photo_bit_exact():
     program = load_program(runtime.DEFAULT_WEIGHTS)
     rgb = resize_rgb(load_image(EXAMPLE), *program.input_hw)
@@ -146,6 +151,7 @@ def test_dma_error_bits_are_reported_and_a_retry_works(sim, channel):
     np.testing.assert_array_equal(_run_layer(sim, program, inputs), _expected(program, inputs))
 
 
+@needs_weights
 def test_cma_exhausted_is_a_clear_error():
     runner = open_sim_runner(timeout_s=0.3, memory_bytes=64 << 10)
     try:
