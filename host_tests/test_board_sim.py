@@ -37,9 +37,15 @@ EXAMPLE = REPO / "pynq_depth" / "data" / "example.jpg"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
 
+#: Generous for working calls (the simulated hardware is the C simulation on a possibly busy CI host);
+#: fault tests shorten it to SHORT_TIMEOUT_S because they wait for it to expire.
+TIMEOUT_S = 20.0
+SHORT_TIMEOUT_S = 0.3
+
+
 @pytest.fixture
 def sim():
-    runner = open_sim_runner(timeout_s=0.3)
+    runner = open_sim_runner(timeout_s=TIMEOUT_S)
     yield runner
     runner.close()
 
@@ -93,7 +99,7 @@ def test_random_layers_bit_exact(sim):
 
 
 def test_input_split_below_a_14_bit_dma_length():
-    runner = open_sim_runner(timeout_s=0.3, length_bits=14)
+    runner = open_sim_runner(timeout_s=TIMEOUT_S, length_bits=14)
     try:
         assert runner.dma.max_bytes == 2 ** 14 - 1
         program, inputs = _layer(3, kind="conv3x3", h=16, w=16, cin=64, cout=16, stride=1, pad=1,
@@ -107,7 +113,7 @@ def test_input_split_below_a_14_bit_dma_length():
 
 
 def test_output_longer_than_the_dma_length_is_a_clear_error():
-    runner = open_sim_runner(timeout_s=0.3, length_bits=12)
+    runner = open_sim_runner(timeout_s=TIMEOUT_S, length_bits=12)
     try:
         program, inputs = _layer(4, kind="pw1x1", h=40, w=40, cin=8, cout=16, stride=1, pad=0,
                                  out_dtype="int16", residual=False)
@@ -119,6 +125,7 @@ def test_output_longer_than_the_dma_length_is_a_clear_error():
 
 # ---------------------------------------------------------------- faults
 def test_kernel_never_done_times_out_naming_the_layer_then_recovers(sim):
+    sim.timeout_s = SHORT_TIMEOUT_S
     program, inputs = _layer(5, kind="dw3x3", h=9, w=7, cin=12)
     sim.board.faults.no_done_calls = 1
     start = time.monotonic()
@@ -133,6 +140,7 @@ def test_kernel_never_done_times_out_naming_the_layer_then_recovers(sim):
 
 
 def test_kernel_stalled_on_input_times_out_then_recovers(sim):
+    sim.timeout_s = SHORT_TIMEOUT_S
     program, inputs = _layer(6, kind="conv3x3", h=6, w=6, cin=5, cout=7)
     sim.board.faults.stall_calls = 1
     with pytest.raises(KernelTimeout, match=r"layer random.conv3x3.*MM2S transfer"):
@@ -142,6 +150,7 @@ def test_kernel_stalled_on_input_times_out_then_recovers(sim):
 
 @pytest.mark.parametrize("channel", ["mm2s", "s2mm"])
 def test_dma_error_bits_are_reported_and_a_retry_works(sim, channel):
+    sim.timeout_s = SHORT_TIMEOUT_S
     program, inputs = _layer(7, kind="pw1x1", h=5, w=9, cin=17, cout=9)
     sim.board.faults.dma_error = channel
     with pytest.raises(DmaError, match=r"DMASlvErr") as info:
@@ -153,7 +162,7 @@ def test_dma_error_bits_are_reported_and_a_retry_works(sim, channel):
 
 @needs_weights
 def test_cma_exhausted_is_a_clear_error():
-    runner = open_sim_runner(timeout_s=0.3, memory_bytes=64 << 10)
+    runner = open_sim_runner(timeout_s=TIMEOUT_S, memory_bytes=64 << 10)
     try:
         program = load_program(runtime.DEFAULT_WEIGHTS)
         with pytest.raises(BoardError, match=r"cannot allocate the \w+ buffer .*CMA"):

@@ -521,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pynq-depth`` console script."""
+    from .board import BoardError
     from .preprocess import ImageError
     from .program import WeightsError
     from .runtime import BackendError
@@ -533,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.hw = load_config(args.hw_config)
         return int(args.func(args))
-    except (CliError, WeightsError, ImageError, BackendError, ConfigError) as exc:
+    except (CliError, WeightsError, ImageError, BackendError, ConfigError, BoardError) as exc:
         if os.environ.get("PYNQ_DEPTH_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -41,6 +41,7 @@ after a reset (a download resets everything).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
