@@ -58,8 +58,10 @@ def figure_png(panels: list[tuple[str, np.ndarray]], depth_for_colorbar: np.ndar
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    height = max(p[1].shape[0] for p in panels)
-    width = sum(p[1].shape[1] for p in panels)
+    # Small maps (the 160x120 depth output) are drawn at least 640 px wide so labels stay readable.
+    zoom = max(1.0, 640.0 / sum(p[1].shape[1] for p in panels))
+    height = max(p[1].shape[0] for p in panels) * zoom
+    width = sum(p[1].shape[1] for p in panels) * zoom
     extra = 1.0 if depth_for_colorbar is not None else 0.0
     fig = Figure(figsize=(width / dpi + extra + 0.2 * len(panels), height / dpi + 0.5), dpi=dpi)
     FigureCanvasAgg(fig)
