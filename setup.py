@@ -15,7 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["pynq_depth", "pynq_depth.*"]),
-    package_data={"pynq_depth": ["hw_config.json", "boards.json", "data/*.jpg", "data/*.npz"],
+    package_data={"pynq_depth": ["hw_config.json", "configs/*.json", "boards.json", "data/*.jpg", "data/*.npz"],
                   "pynq_depth.notebooks": ["*.ipynb"]},
     install_requires=[
         "numpy>=1.26,<3",

@@ -7,32 +7,46 @@
 // `python -m pynq_depth.codegen hls/build/` and never edited by hand.
 //
 // ---------------------------------------------------------------------------
-// One call = one layer, one group of n_out <= PE_OUT output channels, one
-// column tile, one input-channel chunk.  The host (pynq_depth/protocol.py)
-// plans the calls; every count below is exact, and the host builds the input
-// stream in exactly the order the kernel reads it.
+// One call = one layer, ALL output channels whose weights fit the weight buffer
+// (n_out <= CONV_MAX_OUT, in blocks of PE_OUT lanes; depthwise: blocks of PE_IN
+// channels), one column tile, one input-channel chunk.  Every input row is
+// streamed once per call, whatever the number of output blocks.  The host
+// (pynq_depth/protocol.py) plans the calls; every count below is exact, and the
+// host builds the input stream in exactly the order the kernel reads it.
 //
 // Input stream (64-bit beats, little-endian byte lanes; TLAST ignored):
-//   1. PARAMS  2 beats per lane, PE_OUT lanes (unused lanes zero):
+//   1. PARAMS  2 beats per output channel c < n_out:
 //        beat 0: bits 31..0 bias (int32), 47..32 mult, 63..48 mult_neg
 //        beat 1: bits  5..0 shift (1..46)
-//   2. WEIGHTS conv3x3 / pw1x1: for tap t < k*k, for group g < cin_groups,
-//        for lane o < PE_OUT: one beat = PE_IN int8 weights w[o][t][g*PE_IN + i]
-//        in byte i.  dw3x3: for tap t < 9, PE_OUT/PE_IN beats with the weight
-//        of lane o in byte o % PE_IN of beat o / PE_IN.
+//   2. WEIGHTS conv3x3 / pw1x1: for block b < ceil(n_out/PE_OUT), tap t < k*k,
+//        group g < cin_groups, lane o < PE_OUT: one beat = PE_IN int8 weights
+//        w[b*PE_OUT + o][t][g*PE_IN + i] in byte i (lanes past n_out zero).
+//      dw3x3: for group g < cin_groups, tap t < 9: one beat, byte i = weight
+//        of channel g*PE_IN + i at tap t.
 //   3. ROWS    for output row oy: first the input rows that row needs and that
 //        have not been sent yet (real rows only, in order; a row is in_w
 //        pixels x cin_groups beats, PE_IN channels per beat, zero-padded
-//        channels), then for every output pixel of the row, if psum_in,
-//        ceil(n_out/2) beats of int32 partial sums (lane 2j in bits 31..0,
-//        2j+1 in 63..32), then, if has_skip, ceil(n_out/8) beats of the
-//        residual (one byte per lane).
+//        channels), then for every output pixel of the row and every block b
+//        (nl lanes: PE_OUT, or PE_IN for dw, the last block fewer), if psum_in
+//        ceil(nl/2) beats of int32 partial sums (lane 2j in bits 31..0, 2j+1 in
+//        63..32), then, if has_skip, ceil(nl/8) beats of the residual (one byte
+//        per lane).  Since blocks hold a multiple of 8 lanes, a pixel's blocks
+//        together are exactly the HWC layout with channels padded to 8 (2 for
+//        partial sums): a tensor in that layout is streamed as it is.
 //      Padded row p (0 <= p < pad_t + in_h + pad_b) is needed by output row oy
 //      when p < oy*stride + k; padding rows/columns are zeros made on chip.
-// Output stream: per output pixel (row-major), psum_out ? ceil(n_out/2) beats
-//   of int32 accumulators : ceil(n_out*out_bytes/8) beats of clamped results
-//   (out_bytes = 1: int8/uint8 byte lanes; 2: int16 lanes).  Unused lanes zero,
-//   TKEEP all ones, TLAST on the last beat of the call (AXI DMA S2MM needs it).
+// Output stream: per output pixel (row-major), per block, psum_out ? ceil(nl/2)
+//   beats of int32 accumulators : ceil(nl*out_bytes/8) beats of clamped results
+//   (out_bytes = 1: int8/uint8 byte lanes; 2: int16 lanes) -- i.e. the HWC
+//   layout with channels padded to a whole beat, which is the next layer's input
+//   layout.  Unused lanes zero, TKEEP all ones, TLAST on the last beat of the call.
+//
+// Resize call (kind CONV_KIND_RESIZE; bilinear, align_corners, arith.resize_bilinear):
+//   registers in_h, in_w (source), out_h, out_w, cin_groups, in_signed; stride 1,
+//   no padding; the others are ignored.  Input: out_w x-coefficient beats then
+//   out_h y-coefficient beats (bits 15..0 i0, 31..16 i1, 47..32 fraction of i1
+//   in CONV_RESIZE_FRAC_BITS bits), then the in_h source rows (in_w x cin_groups
+//   beats each).  Output: per output pixel cin_groups beats, the input's layout.
 // Return value (ap_return): 0, or CONV_ERR_* bits when the registers are
 // outside what the buffers support; then no beat is read or written.
 // ---------------------------------------------------------------------------
@@ -55,7 +69,7 @@ typedef ap_uint<16> mult_t;                      ///< requantisation multiplier 
 typedef ap_uint<6> shift_t;                      ///< requantisation shift (1..46)
 
 /// Layer kinds (register `kind`).
-enum { CONV_KIND_CONV3X3 = 0, CONV_KIND_DW3X3 = 1, CONV_KIND_PW1X1 = 2 };
+enum { CONV_KIND_CONV3X3 = 0, CONV_KIND_DW3X3 = 1, CONV_KIND_PW1X1 = 2, CONV_KIND_RESIZE = 3 };
 
 /// Error bits of the return value.
 enum {
@@ -63,18 +77,18 @@ enum {
     CONV_ERR_SHAPE = 2,     ///< output size does not follow from input + padding
     CONV_ERR_LINEBUF = 4,   ///< padded row does not fit the line buffer
     CONV_ERR_WEIGHTS = 8,   ///< weights of the call do not fit the weight buffer
-    CONV_ERR_LANES = 16     ///< n_out outside 1..PE_OUT or cin_groups inconsistent
+    CONV_ERR_LANES = 16     ///< n_out outside 1..CONV_MAX_OUT or cin_groups inconsistent
 };
 
 /// \brief Run one call of one convolution layer (see the protocol above).
 ///
 /// \param in, out   AXI4-Stream ports (side-channel packets with TLAST).
-/// \param kind      CONV_KIND_*; stride 1 or 2.
+/// \param kind      CONV_KIND_*; stride 1 or 2 (resize: 1).
 /// \param in_h, in_w          real input rows/columns streamed in this call.
 /// \param pad_t, pad_b, pad_l, pad_r   zero padding (0 or 1) made on chip.
 /// \param out_h, out_w        output size of the call ((padded - k)/stride + 1).
 /// \param cin_groups          PE_IN-channel groups per input pixel.
-/// \param n_out               output channels of the call (1..PE_OUT).
+/// \param n_out               output channels of the call (1..CONV_MAX_OUT), in blocks of PE_OUT lanes.
 /// \param in_signed           input is int8 (1) or uint8 (0).
 /// \param out_bytes           1 (int8/uint8) or 2 (int16) bytes per result.
 /// \param has_skip, skip_signed, skip_mult, skip_shift   fused residual add.

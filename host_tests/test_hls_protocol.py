@@ -47,14 +47,17 @@ def test_plan_covers_every_output_once_and_counts_match(seed):
         calls = protocol.plan_layer(cmd, x.shape)
         covered = np.zeros(out.shape, dtype=np.int32)
         for call in calls:
-            assert 1 <= call.n <= g.pe_out
+            assert 1 <= call.n <= g.max_out
             regs = protocol.registers(cmd, call, x.dtype.name, out.dtype, None)
             k = 1 if kind == "pw1x1" else 3
             assert (regs["out_h"] - 1) * cmd.stride + k == regs["pad_t"] + regs["in_h"] + regs["pad_b"]
             assert (regs["out_w"] - 1) * cmd.stride + k == regs["pad_l"] + regs["in_w"] + regs["pad_r"]
-            assert (regs["in_w"] + regs["pad_l"] + regs["pad_r"]) * regs["cin_groups"] <= g.lb_row_words
+            padded_w = regs["in_w"] + regs["pad_l"] + regs["pad_r"]
+            assert -(-padded_w // 3) * regs["cin_groups"] <= g.lb_bank_words
             if kind != "dw3x3":
-                assert k * k * regs["cin_groups"] <= g.wbuf_words
+                assert -(-call.n // g.pe_out) * k * k * regs["cin_groups"] <= g.wbuf_words
+            else:
+                assert regs["cin_groups"] == -(-call.n // g.pe_in) <= g.wbuf_words
             if not call.psum_out:
                 covered[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] += 1
             rows = protocol.pack_pixels(x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1], g.pe_in)

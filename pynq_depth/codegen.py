@@ -23,6 +23,9 @@ from .config import ConfigError, HwConfig, default_config, load_config
 
 #: Line-buffer rows: a 3x3 window needs three input rows resident.
 LB_ROWS = 3
+#: Line-buffer banks per row: pixel ``p`` lives in bank ``p % 3`` so that the three
+#: columns of a 3x3 window (depthwise: all nine taps in one cycle) are three memories.
+LB_BANKS = 3
 #: Beats of per-lane constants (bias, multipliers, shift) sent before the weights.
 PARAM_BEATS_PER_LANE = 2
 
@@ -39,11 +42,13 @@ class KernelGeometry:
         AXI-Stream data width.  One beat carries exactly one group of ``pe_in``
         int8 channels (``beat_bytes == pe_in``).
     wbuf_words : int
-        Depth of the weight buffer in ``pe_out x pe_in`` byte words: a call
-        holds ``k*k*cin_groups <= wbuf_words`` weight words.
+        Depth of the weight buffer in ``pe_out x pe_in`` byte words: a call with
+        ``nb`` output groups of ``pe_out`` lanes holds ``nb*k*k*cin_groups <= wbuf_words``
+        words (depthwise: ``cin_groups`` words of 9 taps x ``pe_in`` channels).
     lb_row_words : int
-        Depth of one line-buffer row in ``pe_in``-byte words: a call needs
-        ``padded_width * cin_groups <= lb_row_words``.
+        Depth of one line-buffer row in ``pe_in``-byte words, split into
+        :data:`LB_BANKS` banks of :attr:`lb_bank_words`: a call needs
+        ``ceil(padded_width / 3) * cin_groups <= lb_bank_words``.
     max_width, max_channels : int
         Largest feature-map width / channel count (loop trip counts).
     """
@@ -56,6 +61,16 @@ class KernelGeometry:
     lb_row_words: int
     max_width: int
     max_channels: int
+
+    @property
+    def lb_bank_words(self) -> int:
+        """Words of one line-buffer bank (a row is :data:`LB_BANKS` banks)."""
+        return self.lb_row_words // LB_BANKS
+
+    @property
+    def max_out(self) -> int:
+        """Most output channels of one call (depth of the on-chip per-channel constants)."""
+        return -(-self.max_channels // self.pe_out) * self.pe_out
 
     @property
     def max_cin_groups(self) -> int:
@@ -90,7 +105,9 @@ def geometry(config: HwConfig | None = None) -> KernelGeometry:
     lb_row_words = lbytes // (LB_ROWS * pe_in)
     if wbuf_words < 9:
         raise ConfigError(f"{config.path}: weight buffer holds fewer than 9 words of {pe_in * pe_out} bytes")
-    if lb_row_words < 3:
+    if pe_out < 9:
+        raise ConfigError(f"{config.path}: pe_out ({pe_out}) must be >= 9 (a depthwise weight word holds 9 taps)")
+    if lb_row_words < 3 * LB_BANKS:
         raise ConfigError(f"{config.path}: line buffer too small")
     return KernelGeometry(pe_in=pe_in, pe_out=pe_out, beat_bits=beat_bits, beat_bytes=beat_bits // 8,
                           wbuf_words=wbuf_words, lb_row_words=lb_row_words, max_width=config.max_width,
@@ -116,6 +133,10 @@ def config_header(config: HwConfig | None = None) -> str:
         f"#define CONV_WBUF_WORDS {g.wbuf_words}",
         f"#define CONV_LB_ROWS {LB_ROWS}",
         f"#define CONV_LB_ROW_WORDS {g.lb_row_words}",
+        f"#define CONV_LB_BANKS {LB_BANKS}",
+        f"#define CONV_LB_BANK_WORDS {g.lb_bank_words}",
+        f"#define CONV_MAX_OUT {g.max_out}",
+        f"#define CONV_RESIZE_FRAC_BITS {config.resize_frac_bits}",
         f"#define CONV_MAX_WIDTH {g.max_width}",
         f"#define CONV_MAX_CHANNELS {g.max_channels}",
         f"#define CONV_MAX_CIN_GROUPS {g.max_cin_groups}",

@@ -52,6 +52,10 @@ class ProgramRunner:
         """Execute one accelerator command (overridden by each backend)."""
         raise NotImplementedError
 
+    def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
+        """Execute a resize/concat command (on the processor unless a backend overrides it)."""
+        return run_host_command(cmd, tensors, program, self.config)
+
     def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
             on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """Run a whole network on one image.
@@ -80,7 +84,7 @@ class ProgramRunner:
                 skip = tensors[cmd.skip] if cmd.skip is not None else None
                 result = self.run_conv(cmd, tensors[cmd.input], skip, out_dtype)
             else:
-                result = run_host_command(cmd, tensors, program, self.config)
+                result = self.run_host(cmd, tensors, program)
             tensors[cmd.output] = result
             self.layer_times[cmd.name or cmd.output] = time.perf_counter() - start
             if on_layer is not None:

@@ -7,27 +7,25 @@ The model follows the *shipped* kernel and driver protocol, not an ideal machine
   (the exact MM2S/S2MM transfer lengths of every call; the tests check them
   against the beats the C-simulation backend really moves).
 * **Kernel cycles** follow the loop structure of ``hls/conv_accel.cpp``: per call
-  ``read_params`` (``PE_OUT`` iterations at II=2), ``read_weights`` (one beat per
-  cycle), then per output row the input rows it needs (``load_row``: per padded
-  pixel a pipelined loop over the channel groups, *not* overlapped with compute),
-  then per output pixel (the ``OUT_COLS`` loop is not pipelined) the partial-sum
-  beats, the MAC loops (``k*k`` pipelined loops of ``cin_groups`` iterations at
-  II=1; depthwise one 9-iteration loop on ``PE_OUT`` lanes = 16 MACs/cycle), the
-  residual beats and the output beats.  Every pipelined loop pays its pipeline
-  depth on entry; the depths are in :class:`KernelTiming` (ASSUMPTIONS: there is
-  no C-synthesis report in this environment; the numbers are typical of Vitis HLS
-  at 100-150 MHz for the operations in each loop and are stated, not fitted).
+  ``PARAMS`` (``n`` channels at II=2), ``WEIGHT_BEATS`` (one beat per cycle), then per
+  output row the input rows it needs (one ``ROW_BEATS`` pipeline per padded row, *not*
+  overlapped with compute) and one flattened ``PIXEL_PIPE`` at II=1 over (pixel, output
+  block, step) with ``steps = max(MAC steps, partial-sum + residual beats, output beats)``
+  per block, filled once per row (:func:`call_cycles`, :func:`pixel_steps`); resize calls
+  one beat per output pixel group (:func:`resize_cycles`).  Pipeline depths are in
+  :class:`KernelTiming` (ASSUMPTIONS: there is no C-synthesis report in this environment;
+  the numbers are typical of Vitis HLS at 100-150 MHz and are stated, not fitted).
 * **Memory**: the overlay has one 64-bit HP port for both DMA directions at the
   kernel clock; DRAM is shared by both directions (peak x ``dram_efficiency``).
   Stream-fed phases (constants, weights, row loads) run at
   ``max(cycles, bytes / bandwidth)``; output beats drain while the next pixels
   compute (``max`` over the pixel phase).
-* **Processor work** (resize, concat, packing the input streams, unpacking the
-  outputs, copying through the DMA buffers) is *measured on this host* with the
-  real NumPy code of :mod:`pynq_depth.protocol` / :mod:`pynq_depth.arith` and
-  multiplied by the board's ``cpu_factor`` (an assumption in ``boards.json``).
-* **Driver overhead** per call: register writes x MMIO cost + two DMA starts +
-  two waits + kernel start/done (assumed microseconds in ``boards.json``).
+* **Processor work** (:func:`pynq_depth.protocol.run_layer` with constants and weights
+  packed once per program, the copies of segments the host must build, concat) is
+  *measured on this host* with the real NumPy code and multiplied by the board's
+  ``cpu_factor`` (an assumption in ``boards.json``); resize runs on the kernel.
+* **Driver overhead** per call: register writes x MMIO cost + three DMA transfers
+  (start + wait each) + kernel start/done (assumed microseconds in ``boards.json``).
 * Per layer: ``accelerator + processor + overhead`` (the driver runs the calls
   one after another and packs each stream before starting it: nothing overlaps
   across calls).
@@ -51,14 +49,16 @@ from typing import Any
 import numpy as np
 
 from . import protocol
-from .codegen import LB_ROWS, PARAM_BEATS_PER_LANE, geometry
-from .config import ConfigError, HwConfig, default_config
+from .codegen import LB_BANKS, LB_ROWS, PARAM_BEATS_PER_LANE, geometry
+from .config import ConfigError, HwConfig, default_config, load_config
 from .netspec import Node, build_graph, get_spec
 from .program import ConvCmd
 
 BOARDS_PATH = Path(__file__).with_name("boards.json")
 #: Registers written per call (the kernel's AXI-Lite arguments).
 REGISTERS_PER_CALL = len(protocol.REGISTERS)
+#: DMA transfers per call: two MM2S segments (pre-packed head, activations) + one S2MM.
+DMA_TRANSFERS_PER_CALL = 3
 
 
 class BoardError(ConfigError):
@@ -88,10 +88,15 @@ class Board:
         """Usable DRAM bandwidth shared by both DMA directions (peak x efficiency)."""
         return self.raw["dram_gbps"] * 1e9 * self.raw["dram_efficiency"]
 
-    def call_overhead_us(self, registers: int = REGISTERS_PER_CALL) -> float:
-        """Driver time per kernel call: register writes, 2 DMA starts, 2 waits, start/done."""
+    def call_overhead_us(self, registers: int = REGISTERS_PER_CALL, transfers: int = 2) -> float:
+        """Driver time per kernel call: register writes, ``transfers`` DMA starts and waits, start/done.
+
+        The shipped protocol uses 3 transfers per call (MM2S: the pre-packed constants + weights,
+        then the activations; S2MM: the output), see :data:`DMA_TRANSFERS_PER_CALL`.
+        """
         d = self.raw["driver_us"]
-        return registers * d["mmio_write"] + 2 * d["dma_start"] + 2 * d["dma_wait"] + d["kernel_start_done"]
+        return (registers * d["mmio_write"] + transfers * (d["dma_start"] + d["dma_wait"])
+                + d["kernel_start_done"])
 
 
 @lru_cache(maxsize=1)
@@ -195,16 +200,8 @@ class Variant:
     ----------
     name : str
         Label.
-    group_factor : int
-        Output-channel groups of ``pe_out`` lanes computed per call with the input tile
-        resident on chip (1 = shipped: input rows re-streamed once per 16-channel group).
-    pixel_pipelined : bool
-        ``OUT_COLS`` pipelined / loops flattened: per pixel only the MAC (or output) beats
-        count, no per-loop fill.
     overlap_loads : bool
-        Row loads overlap the previous row's compute (dataflow / ping-pong line buffer).
-    dw_cycles_per_pixel : int
-        Cycles per output pixel of a depthwise call (9 = shipped, one tap per cycle).
+        Row loads overlap the previous row's compute (ping-pong line buffer).
     pe_out : int or None
         MAC array lanes (None = the configuration's).
     clock_mhz : float or None
@@ -212,18 +209,15 @@ class Variant:
     call_overhead_scale : float
         Multiplies the per-call driver time (e.g. a C driver or command queue).
     cpu_scale : float
-        Multiplies the measured stream packing/unpacking time (not resize/concat).
+        Multiplies the measured processor work of convolutions (interleaving, unpacking).
     host_ops_on_accel : bool
-        Resize and concat fused into the next convolution's row loads (no processor time).
+        Concat fused into the next convolution's row loads (no processor time).
     macs_per_dsp : int
         2 with int8 operand packing (two products sharing one operand per DSP48).
     """
 
     name: str = "shipped"
-    group_factor: int = 1
-    pixel_pipelined: bool = False
     overlap_loads: bool = False
-    dw_cycles_per_pixel: int = 9
     pe_out: int | None = None
     clock_mhz: float | None = None
     call_overhead_scale: float = 1.0
@@ -236,15 +230,14 @@ SHIPPED = Variant()
 
 
 def _variant_config(config: HwConfig, variant: Variant) -> tuple[HwConfig, int]:
-    """Planning configuration of a variant (pe_out x group_factor lanes per call) and the MAC lanes."""
+    """Configuration of a variant (MAC lanes, clock; weight-buffer depth kept) and its MAC lanes."""
     lanes = variant.pe_out or config.pe_out
-    plan_lanes = lanes * variant.group_factor
     clock = variant.clock_mhz or config.clock_mhz
-    if plan_lanes == config.pe_out and clock == config.clock_mhz:
+    if lanes == config.pe_out and clock == config.clock_mhz:
         return config, lanes
     raw = json.loads(json.dumps(config.raw))
-    scale = plan_lanes / config.pe_out
-    raw["parallel"]["pe_out"] = plan_lanes
+    scale = lanes / config.pe_out
+    raw["parallel"]["pe_out"] = lanes
     raw["buffers"]["weight_buffer_bytes"] = int(raw["buffers"]["weight_buffer_bytes"] * scale)
     raw["target"]["clock_mhz"] = clock
     return HwConfig(raw=raw, path=config.path), lanes
@@ -320,81 +313,101 @@ class CallCost:
         return sum(self.cycles.values())
 
 
+def pixel_steps(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig) -> tuple[int, int]:
+    """(output blocks, pipeline steps per (pixel, block)) of a call, as ``conv_accel`` computes them.
+
+    A block is ``pe_out`` lanes (depthwise: ``pe_in`` channels); a step is one II=1 iteration
+    of ``PIXEL_PIPE``: ``max(MAC steps, partial-sum + residual beats, output beats)`` of a full block.
+    """
+    g = geometry(config)
+    dw = cmd.kind == "dw3x3"
+    k = 1 if cmd.kind == "pw1x1" else 3
+    cg = -(-(call.ci1 - call.ci0) // g.pe_in)
+    bl = g.pe_in if dw else g.pe_out
+    nb = -(-call.n // bl)
+    macs = 1 if dw else k * k * cg
+    pin = bl // 2 if call.psum_in else 0
+    skin = bl // 8 if (cmd.skip is not None and not call.psum_out) else 0
+    out = bl // 2 if call.psum_out else bl * (2 if out_dtype == "int16" else 1) // 8
+    return nb, max(macs, pin + skin, out)
+
+
 def call_cycles(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig,
                 timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
                 mac_lanes: int | None = None) -> dict[str, int]:
     """Kernel cycles of one call by phase, following the loops of ``hls/conv_accel.cpp``.
 
-    Phases: ``setup``, ``params``, ``weights``, ``rows`` (line-buffer loads, including the
-    zero padding rows/columns the kernel writes itself), ``psum`` / ``skip`` (per-pixel
-    input beats), ``mac``, ``out`` and ``pixel`` (per-pixel/row loop overhead).
+    Phases: ``setup``; ``params`` (``PARAMS``: ``n`` channels at II=2); ``weights``
+    (``WEIGHT_BEATS``: one beat per cycle); ``rows`` (per padded row one ``ROW_BEATS`` pipeline
+    of ``padded_w * cin_groups`` beats, zero padding included, plus the ``LOAD_ROWS`` iteration);
+    per output row one flattened ``PIXEL_PIPE`` of ``(out_w * blocks + 1) * steps`` iterations
+    (:func:`pixel_steps`): ``mac`` = the pixel-block iterations, ``out`` = the final drain block,
+    ``pixel`` = the pipeline fill (MAC and requantisation depths) and the loop overheads.
+    Partial sums and residual beats ride in the same iterations (``psum``/``skip`` are 0).
     """
     g = geometry(config)
     t = timing
-    lanes = mac_lanes or g.pe_out
     dw = cmd.kind == "dw3x3"
     k = 1 if cmd.kind == "pw1x1" else 3
     cg = -(-(call.ci1 - call.ci0) // g.pe_in)
     padded_h = call.pad_t + (call.iy1 - call.iy0) + call.pad_b
     padded_w = call.pad_l + (call.ix1 - call.ix0) + call.pad_r
-    pixels = call.out_h * call.out_w
-    n_groups = -(-call.n // lanes)  # lane groups actually used by this call
-    psum_beats = -(-call.n // 2) if call.psum_in else 0
-    skip_beats = -(-call.n // 8) if (cmd.skip is not None and not call.psum_out) else 0
-    out_beats = protocol.output_beats(call, out_dtype) // max(1, pixels)
+    nb, steps = pixel_steps(cmd, call, out_dtype, config)
     c: dict[str, int] = {"setup": t.call_setup}
-    c["params"] = t.pipe(g.pe_out, 2, t.io_depth) if PARAM_BEATS_PER_LANE == 2 else 0
-    w_beats = 9 * g.pe_out // g.pe_in if dw else k * k * cg * g.pe_out
+    c["params"] = t.pipe(call.n * PARAM_BEATS_PER_LANE // 2, 2, t.io_depth)
+    w_beats = 9 * cg if dw else nb * k * k * cg * g.pe_out
     c["weights"] = t.pipe(w_beats, 1, t.io_depth)
-    if variant.pixel_pipelined:
-        c["rows"] = padded_h * (padded_w * cg + t.load_depth + t.loop_overhead)
-    else:
-        c["rows"] = padded_h * (padded_w * (cg - 1 + t.load_depth + t.loop_overhead) + t.loop_overhead)
-    if variant.pixel_pipelined:
-        # One flattened pipeline per output row: every beat of the pixel at II=1 (the MAC beats
-        # dominate; in/out beats ride along), fill once per row.
-        mac = (variant.dw_cycles_per_pixel * n_groups) if dw else (k * k * cg * n_groups)
-        per_pixel = max(mac, psum_beats + skip_beats, out_beats)
-        c["mac"] = pixels * per_pixel
-        c["psum"] = c["skip"] = c["out"] = 0
-        c["pixel"] = call.out_h * (t.mac_depth + t.out_depth + 2 * t.loop_overhead)
-    else:
-        c["psum"] = pixels * t.pipe(psum_beats, 1, t.io_depth) if psum_beats else 0
-        c["skip"] = pixels * t.pipe(skip_beats, 1, t.io_depth) if skip_beats else 0
-        if dw:
-            per_group = t.pipe(variant.dw_cycles_per_pixel, 1, t.mac_depth)
-        else:
-            per_group = k * k * (t.pipe(cg, 1, t.mac_depth) + t.loop_overhead) + k * t.loop_overhead
-        c["mac"] = pixels * n_groups * per_group
-        c["out"] = pixels * t.pipe(out_beats, 1, t.out_depth)
-        c["pixel"] = pixels * t.loop_overhead + call.out_h * 2 * t.loop_overhead
+    c["rows"] = padded_h * (t.pipe(padded_w * cg, 1, t.load_depth) + t.loop_overhead)
+    c["mac"] = call.out_h * call.out_w * nb * steps
+    c["out"] = call.out_h * steps
+    c["psum"] = c["skip"] = 0
+    # PIXEL_PIPE fill (MAC and requantisation in one pipeline) + its entry/exit + the OUT_ROWS iteration
+    c["pixel"] = call.out_h * (t.mac_depth + t.out_depth - 1 + 2 * t.loop_overhead)
     return c
 
 
-def call_cost(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig, board: Board,
+def resize_cycles(call: protocol.Call, config: HwConfig, timing: KernelTiming = KernelTiming()) -> dict[str, int]:
+    """Kernel cycles of a resize call (``run_resize``): tables, every source row once, one beat per
+    output pixel group at II=1 per output row."""
+    g = geometry(config)
+    t = timing
+    cg = -(-call.n // g.pe_in)
+    c = {"setup": t.call_setup, "params": 0, "weights": t.pipe(call.out_w + call.out_h, 1, t.io_depth),
+         "rows": call.iy1 * (t.pipe(call.ix1 * cg, 1, t.load_depth) + t.loop_overhead),
+         "mac": call.out_h * call.out_w * cg, "out": 0, "psum": 0, "skip": 0,
+         "pixel": call.out_h * (t.out_depth - 1 + 2 * t.loop_overhead)}
+    return c
+
+
+def call_cost(cmd: ConvCmd | None, call: protocol.Call, out_dtype: str, config: HwConfig, board: Board,
               timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
               mac_lanes: int | None = None) -> CallCost:
-    """Cycles, DMA bytes and modelled seconds of one call on a board."""
-    cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes)
-    in_bytes = protocol.stream_beats(cmd, call, config) * 8
-    out_bytes = protocol.output_beats(call, out_dtype) * 8
-    pixels = call.out_h * call.out_w
-    extra_beats = ((-(-call.n // 2)) if call.psum_in else 0) + \
-        ((-(-call.n // 8)) if (cmd.skip is not None and not call.psum_out) else 0)
-    pixel_in = pixels * extra_beats * 8
+    """Cycles, DMA bytes and modelled seconds of one call on a board (``cmd`` None: a resize call)."""
+    if cmd is None:
+        cycles = resize_cycles(call, config, timing)
+        in_bytes = protocol.resize_stream_beats(call, config) * 8
+        out_bytes = protocol.resize_output_beats(call, config) * 8
+        pixel_in = 0
+    else:
+        cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes)
+        in_bytes = protocol.stream_beats(cmd, call, config) * 8
+        out_bytes = protocol.output_beats(call, out_dtype) * 8
+        pixels = call.out_h * call.out_w
+        extra_beats = ((-(-call.n // 2)) if call.psum_in else 0) + \
+            ((-(-call.n // 8)) if (cmd.skip is not None and not call.psum_out) else 0)
+        pixel_in = pixels * extra_beats * 8
     load_in = in_bytes - pixel_in
     f = config.clock_mhz * 1e6
     hp = board.hp_bytes_per_s(config.clock_mhz)
     dram = board.dram_bytes_per_s
     bw_in = min(hp, dram)
-    load_cycles = cycles["params"] + cycles["weights"] + cycles["rows"]
     pixel_cycles = sum(v for key, v in cycles.items() if key not in ("params", "weights", "rows", "setup"))
-    t_load_c, t_pix_c = load_cycles / f, pixel_cycles / f
+    t_pix_c = pixel_cycles / f
+    row_c = cycles["rows"] / f
     if variant.overlap_loads:
         # rows of output row i+1 stream in while row i computes: per call, loads hide behind compute
-        row_part = cycles["rows"] / f
-        t_load_c = (cycles["params"] + cycles["weights"]) / f + max(0.0, row_part - t_pix_c)
-    t_load = max(t_load_c, load_in / bw_in)
+        row_c = max(0.0, row_c - t_pix_c)
+    t_load = max((cycles["params"] + cycles["weights"]) / f + row_c, load_in / bw_in)
     t_pix = max(t_pix_c, pixel_in / bw_in, out_bytes / hp, (pixel_in + out_bytes) / dram)
     seconds = cycles["setup"] / f + t_load + t_pix
     dma = max(in_bytes / hp, out_bytes / hp, (in_bytes + out_bytes) / dram)
@@ -413,60 +426,45 @@ def _best_of(fn, repeats: int) -> float:
 
 
 def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -> float:
-    """Seconds *on this host* of the processor-side work of one layer, with the real code.
+    """Seconds *on this host* of the processor-side work of one layer per frame, with the real code.
 
-    Convolutions: pack the input tiles (:func:`protocol.pack_pixels`), build every call's
-    stream (:func:`protocol.build_input_stream`: constants, weights, rows, partial sums,
-    residual) and copy it into a DMA buffer, copy the output out of the DMA buffer,
-    unpack it (:func:`protocol.unpack_output`) and place it in the layer's result.
-    Host ops: :func:`pynq_depth.arith.resize_bilinear` / ``np.concatenate``.
+    Convolutions: :func:`protocol.run_layer` on a layer prepared once (constants and weights
+    packed at program load, not per frame) with a stand-in kernel that does what the driver
+    must do with the segments on the processor: nothing for the pre-packed head and for
+    activations that are views of the input tensor (they already sit in DMA buffers), a copy
+    into the DMA buffer for any segment the host had to build (channel padding, column
+    tiles, rows interleaved with partial sums / residual).  Unpacking and placing outputs
+    (a view for single-call layers) are part of ``run_layer``.
+    Resize runs on the accelerator (host work: none); concat: ``np.concatenate``.
     """
-    from .arith import resize_bilinear
-
     node = layer.node
     if node.op == "resize":
-        x = np.zeros(layer.in_shape, dtype=np.int8)
-        h, w, _ = node.out_shape
-        return _best_of(lambda: resize_bilinear(x, h, w, config.resize_frac_bits), repeats)
+        return 0.0
     if node.op == "concat":
         parts = [np.zeros(s, dtype=np.int8) for s in layer.in_shapes]
         return _best_of(lambda: np.concatenate(parts, axis=-1), repeats)
     cmd = layer.cmd
     assert cmd is not None
     x = np.zeros(layer.in_shape, dtype=np.int8)
-    calls = protocol.plan_layer(cmd, layer.in_shape, config)
+    prep = protocol.prepare_layer(cmd, layer.in_shape, config)
     ho, wo, cout = node.out_shape
     skip = np.zeros((ho, wo, cout), dtype=np.int8) if cmd.skip is not None else None
-    dt = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}[layer.out_dtype]
-    largest_in = max(protocol.stream_beats(cmd, c, config) for c in calls)
-    largest_out = max(protocol.output_beats(c, layer.out_dtype) for c in calls)
+    largest_in = max(protocol.stream_beats(cmd, c, config) for c in prep.calls)
     dma_in = np.zeros(largest_in, dtype=np.uint64)
-    dma_out = np.zeros(largest_out, dtype=np.uint64)
+    dma_out = {i: np.zeros(protocol.output_beats(c, layer.out_dtype), dtype=np.uint64)
+               for i, c in enumerate(prep.calls)}
+    counter = iter(())
+
+    def kernel(regs, segments, n_out, where):
+        body = segments[1]
+        if not np.shares_memory(body, x):
+            dma_in[:body.size] = body.reshape(-1)  # built on the host: copied into the DMA buffer
+        return dma_out[next(counter)]
 
     def run() -> None:
-        result = np.zeros((ho, wo, cout), dtype=dt)
-        packed: dict[tuple[int, int, int, int], np.ndarray] = {}
-        psums = None
-        for call in calls:
-            key = (call.ci0, call.ci1, call.ix0, call.ix1)
-            if key not in packed:
-                packed[key] = protocol.pack_pixels(x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1],
-                                                   config.pe_in)
-            skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] \
-                if skip is not None and not call.psum_out else None
-            if call.psum_in and psums is None:
-                psums = np.zeros((call.out_h, call.out_w, call.n), dtype=np.int32)
-            stream = protocol.build_input_stream(cmd, call, packed[key], psums if call.psum_in else None,
-                                                 skip_tile, config)
-            dma_in[:stream.size] = stream
-            n_out = protocol.output_beats(call, layer.out_dtype)
-            beats = dma_out[:n_out].copy()
-            value = protocol.unpack_output(beats, call, layer.out_dtype)
-            if call.psum_out:
-                psums = value
-            else:
-                result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
-                psums = None
+        nonlocal counter
+        counter = iter(range(len(prep.calls)))
+        protocol.run_layer(prep, x, skip, layer.out_dtype, kernel)
 
     return _best_of(run, repeats)
 
@@ -570,7 +568,8 @@ class Report:
             "assumptions": {
                 "kernel_timing": KernelTiming().__dict__, "cpu_factor": self.board.cpu_factor,
                 "driver_us": self.board.driver_us,
-                "call_overhead_us": self.board.call_overhead_us(),
+                "call_overhead_us": self.board.call_overhead_us(transfers=DMA_TRANSFERS_PER_CALL),
+                "dma_transfers_per_call": DMA_TRANSFERS_PER_CALL,
                 "dram_gbps": self.board.dram_gbps, "dram_efficiency": self.board.dram_efficiency,
                 "hp_gbps_per_direction": self.board.hp_bytes_per_s(self.clock_mhz) / 1e9,
                 "cpu_work": "measured on this host with NumPy, multiplied by cpu_factor",
@@ -582,40 +581,35 @@ class Report:
 def estimate_resources(config: HwConfig, board: Board, variant: Variant = SHIPPED) -> dict[str, Any]:
     """DSP and BRAM36 of the kernel (+ the AXI DMA) from its array shapes, against the part's budget.
 
-    DSP: one DSP48 per MAC (``pe_in x pe_out``, int8 x int9, no operand packing); the
-    ``OUT_BEATS`` requantisation handles 8 lanes per beat, each a 32x16-bit product
-    (2 DSP48) and the residual 9x16-bit product (1); the depthwise loop has its own
-    ``pe_out`` multipliers; about 10 for address products (``(x0 + kx) * cin_groups``,
-    ``oy * stride``, the register checks).
-    BRAM36: the weight buffer is ``pe_out`` memories of ``wbuf_words`` x ``8*pe_in`` bits,
-    the line buffer ``3`` memories of ``lb_row_words`` x ``9*pe_in`` bits (act_t is 9 bits),
-    each mapped to 512 x 72 BRAM36; the AXI DMA's data FIFOs about 4.
+    DSP: one DSP48 per product of the ``pe_in x pe_out`` array (int8 x int9; depthwise reuses
+    it: 9 taps x ``pe_in`` channels); the output stage requantises 8 lanes per beat, each a
+    32x16-bit product (2 DSP48) and the residual 9x16-bit product (1); about 10 for address
+    products (``(p / 3) * cin_groups``, ``oy * stride``, the register checks).  The resize's
+    per-lane 9x9/20x9-bit products (3 per lane) are mapped to fabric (about 2.5k LUTs).
+    BRAM36 (512 x 72 each): the weight buffer is ``pe_out`` memories of ``wbuf_words`` x
+    ``8*pe_in`` bits; the line buffer 3 rows x 3 banks of ``lb_row_words / 3`` x ``9*pe_in``
+    bits (act_t is 9 bits); the two resize coefficient tables ``max_width`` x 41 bits (1 each);
+    the per-channel constants (``max_out`` x 70 bits) are LUTRAM; the AXI DMA's FIFOs about 4.
     """
     cfg, lanes = _variant_config(config, variant)
     g = geometry(cfg)
-    groups = variant.group_factor
     mac = g.pe_in * lanes // variant.macs_per_dsp
     requant = 8 * 3
-    if variant.dw_cycles_per_pixel >= 9:
-        dw = lanes  # DW_LANES: its own pe_out multipliers
-    else:  # taps in parallel: 9/dw_cycles multipliers per lane, the MAC array's DSPs reused
-        dw = max(0, lanes * math.ceil(9 / variant.dw_cycles_per_pixel) - g.pe_in * lanes)
     address = 10
-    dsp = mac + requant + dw + address
+    dsp = mac + requant + address
 
     def bram36(depth: int, width: int) -> int:
         return math.ceil(width / 72) * math.ceil(depth / 512)
 
-    # one memory per lane, wbuf_words (per pe_out-lane call) x resident groups deep
-    wbuf = lanes * bram36(geometry(config).wbuf_words * groups, 8 * g.pe_in)
-    lbuf = LB_ROWS * (2 if variant.overlap_loads else 1) * bram36(g.lb_row_words, 9 * g.pe_in)
+    wbuf = lanes * bram36(g.wbuf_words, 8 * g.pe_in)
+    lbuf = LB_ROWS * (2 if variant.overlap_loads else 1) * LB_BANKS * bram36(g.lb_bank_words, 9 * g.pe_in)
+    tables = 2 * bram36(g.max_width, 41)
     dma = 4
-    bram = wbuf + lbuf + dma
+    bram = wbuf + lbuf + tables + dma
     return {
-        "dsp": dsp, "dsp_budget": board.dsp, "dsp_detail": {"mac_array": mac, "requant": requant, "depthwise": dw,
-                                                           "address": address},
+        "dsp": dsp, "dsp_budget": board.dsp, "dsp_detail": {"mac_array": mac, "requant": requant, "address": address},
         "bram36": bram, "bram36_budget": board.bram36,
-        "bram36_detail": {"weight_buffer": wbuf, "line_buffer": lbuf, "axi_dma": dma},
+        "bram36_detail": {"weight_buffer": wbuf, "line_buffer": lbuf, "resize_tables": tables, "axi_dma": dma},
         "over_budget": [name for name, used, budget in (("dsp", dsp, board.dsp), ("bram36", bram, board.bram36))
                         if used > budget],
         "note": "estimated from the kernel's array shapes (no synthesis report); LUT/FF not modelled",
@@ -655,7 +649,7 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
     hw = tuple(size or spec.input_hw)
     cfg, lanes = _variant_config(config, variant)
     clock = cfg.clock_mhz
-    call_us = board.call_overhead_us() * variant.call_overhead_scale
+    call_us = board.call_overhead_us(transfers=DMA_TRANSFERS_PER_CALL) * variant.call_overhead_scale
     layers = []
     for layer in network_layers(spec.name, hw):  # type: ignore[arg-type]
         key = (layer.name, layer.in_shape, cfg.hw_id)
@@ -669,6 +663,23 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
         else:
             host = 0.0
         cpu = host * board.cpu_factor
+        if layer.cmd is None and layer.node.op == "resize":
+            # on the accelerator: one resize call (or the processor when it does not fit the kernel)
+            h, w, _ = layer.node.out_shape
+            try:
+                rcall = protocol.resize_call(layer.in_shape, (h, w), cfg)
+            except protocol.ProtocolError:
+                rcall = None
+            if rcall is not None:
+                cost = call_cost(None, rcall, "int8", cfg, board, timing, variant, lanes)
+                layers.append(LayerReport(layer.name, layer.kind, 0, 1, cost.total_cycles / (clock * 1e6),
+                                          cost.dma_seconds, cost.seconds, 0.0, call_us * 1e-6, cost.in_bytes,
+                                          cost.out_bytes, dict(cost.cycles)))
+                continue
+            from .arith import resize_bilinear
+
+            xin = np.zeros(layer.in_shape, dtype=np.int8)
+            cpu = _best_of(lambda: resize_bilinear(xin, h, w, cfg.resize_frac_bits), repeats) * board.cpu_factor
         if layer.cmd is None:
             cpu = 0.0 if variant.host_ops_on_accel else cpu
             layers.append(LayerReport(layer.name, layer.kind, 0, 0, 0.0, 0.0, 0.0, cpu, 0.0, 0, 0))
@@ -806,37 +817,22 @@ def g_mac(config: HwConfig) -> int:
 
 
 def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Variant]:
-    """The proposed changes, each alone and combined (see docs/performance.md)."""
+    """Further changes beyond the shipped design, each alone and combined (see docs/performance.md)."""
     config = config or default_config()
     fast_clock = float(min(board.kernel_clock_mhz_max, 250))
     fast_clock = max(fast_clock, config.clock_mhz)
-    groups = max(1, min(8, 128 // config.pe_out))
-    kernel = dict(group_factor=groups, pixel_pipelined=True, overlap_loads=True, dw_cycles_per_pixel=1)
-    zero_copy = dict(call_overhead_scale=0.1, cpu_scale=0.0, host_ops_on_accel=True)
     out = [
         SHIPPED,
         Variant("A: C driver / command queue (call overhead /10)", call_overhead_scale=0.1),
-        Variant("B: pipelined pixel loop (no per-loop fill)", pixel_pipelined=True),
-        Variant(f"C: resident input tile, {groups} groups per call", group_factor=groups),
         Variant("D: row loads overlap compute", overlap_loads=True),
-        Variant("E: depthwise 9 taps per cycle", dw_cycles_per_pixel=1),
-        Variant("F: tensors stay in stream layout (no packing)", cpu_scale=0.0),
-        Variant("G: resize+concat fused into row loads", host_ops_on_accel=True),
-        Variant("kernel B+C+D+E", **kernel),
-        Variant("all A-G", **kernel, **zero_copy),
+        Variant("F': no processor work in convolutions (SG DMA)", cpu_scale=0.0),
+        Variant("G: concat fused into row loads", host_ops_on_accel=True),
+        Variant("A+D+F'+G", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
     ]
-    if board.dsp < 2 * g_mac(config):
-        out.append(Variant(f"all A-G + 2 MACs/DSP, pe 8x{2 * config.pe_out}", pe_out=2 * config.pe_out,
-                           macs_per_dsp=2, **{**kernel, "group_factor": max(1, groups // 2)}, **zero_copy))
-    # the widest MAC array (one MAC per DSP) that fits the part's DSP and BRAM budget
-    for lanes in (128, 64, 32, config.pe_out):
-        candidate = Variant(f"all A-G + pe {config.pe_in}x{lanes} at {fast_clock:g} MHz", pe_out=lanes,
-                            clock_mhz=fast_clock,
-                            **{**kernel, "group_factor": max(1, groups * config.pe_out // lanes)}, **zero_copy)
-        if lanes <= config.pe_out or not estimate_resources(config, board, candidate)["over_budget"]:
-            break
-    if fast_clock > config.clock_mhz or lanes > config.pe_out:
-        out.append(candidate)
+    if fast_clock > config.clock_mhz:
+        out.append(Variant(f"kernel clock {fast_clock:g} MHz", clock_mhz=fast_clock))
+    if board.dsp >= 2 * g_mac(config) + 34:
+        out.append(Variant(f"pe {config.pe_in}x{2 * config.pe_out}", pe_out=2 * config.pe_out))
     return out
 
 
@@ -916,17 +912,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("board", help=f"one of {', '.join(board_names())}")
     parser.add_argument("--config", help="model configuration (default z2-mnv2)")
     parser.add_argument("--size", help="HxW input size")
-    parser.add_argument("--what-if", action="store_true", help="model the proposed kernel/driver changes")
+    parser.add_argument("--hw-config", metavar="JSON", help="accelerator configuration (default: packaged; "
+                        "pynq_depth/configs/zu-8x64.json for the ZCU104)")
+    parser.add_argument("--what-if", action="store_true", help="model further kernel/driver changes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
     try:
         board = get_board(args.board)
-    except BoardError as exc:
+        hw = load_config(args.hw_config) if args.hw_config else None
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.what_if:
-        reports = what_if(board, None, args.config, size)  # type: ignore[arg-type]
+        reports = what_if(board, hw, args.config, size)  # type: ignore[arg-type]
         if args.json:
             print(json.dumps([{"variant": r.variant.name, "modelled_fps": r.fps, "total_ms": r.total_s * 1e3,
                                "breakdown_ms": r.breakdown_ms(), "resources": r.resources} for r in reports],
@@ -935,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{board.name}: {reports[0].model} {reports[0].input_hw[0]}x{reports[0].input_hw[1]}")
             print(format_what_if(reports))
         return 0
-    report = model(board, None, args.config, size)  # type: ignore[arg-type]
+    report = model(board, hw, args.config, size)  # type: ignore[arg-type]
     print(json.dumps(report.as_dict(), indent=1) if args.json else format_table(report))
     return 0
 

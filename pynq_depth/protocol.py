@@ -27,12 +27,12 @@ other padded layer; no host-side zero padding is needed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .arith import conv_out_size
-from .codegen import PARAM_BEATS_PER_LANE, KernelGeometry, geometry
+from .codegen import LB_BANKS, PARAM_BEATS_PER_LANE, KernelGeometry, geometry
 from .config import HwConfig, default_config
 from .program import ConvCmd
 
@@ -42,7 +42,7 @@ REGISTERS: tuple[str, ...] = (
     "n_out", "in_signed", "out_bytes", "has_skip", "skip_signed", "skip_mult", "skip_shift", "lo", "hi",
     "psum_in", "psum_out",
 )
-KIND_CODES = {"conv3x3": 0, "dw3x3": 1, "pw1x1": 2}
+KIND_CODES = {"conv3x3": 0, "dw3x3": 1, "pw1x1": 2, "resize": 3}
 #: Error bits of the kernel's return value.
 KERNEL_ERRORS = {1: "kind/stride/padding", 2: "shape", 4: "line buffer overflow", 8: "weight buffer overflow",
                  16: "lane count"}
@@ -129,8 +129,33 @@ def _split(total: int, most: int) -> list[tuple[int, int]]:
     return [(s, min(total, s + size)) for s in range(0, total, size)]
 
 
+def _conv_blocks(groups: int, ogroups: int, k: int, g: KernelGeometry) -> tuple[int, int]:
+    """(input chunks, output groups per call) with the fewest calls whose weights fit the buffer."""
+    best: tuple[int, int, int] | None = None
+    for n_chunks in range(1, groups + 1):
+        cgc = _ceil(groups, n_chunks)
+        if n_chunks > 1 and _ceil(groups, cgc) < n_chunks:
+            continue  # same chunk size as a smaller count
+        gpc = min(g.wbuf_words // (k * k * cgc), g.max_out // g.pe_out, ogroups)
+        if gpc < 1:
+            continue
+        calls = n_chunks * _ceil(ogroups, gpc)
+        if best is None or calls < best[0]:
+            best = (calls, n_chunks, gpc)
+        if gpc == ogroups:
+            break  # more chunks only add partial-sum traffic
+    if best is None:
+        raise ProtocolError(f"{k}x{k} weights of one channel group do not fit the weight buffer")
+    return best[1], best[2]
+
+
 def plan_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | None = None) -> list[Call]:
     """Cut one layer into kernel calls (execution order: chunks of a tile are consecutive).
+
+    A call computes every output channel whose weights fit the weight buffer
+    (``n`` up to ``max_out``, in blocks of ``pe_out`` lanes; depthwise in blocks
+    of ``pe_in`` channels), so the input rows are streamed once per call; the
+    plan picks the input-channel chunking with the fewest calls.
 
     Parameters
     ----------
@@ -153,26 +178,29 @@ def plan_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | 
     iy0, iy1, pad_t, pad_b = _span(0, ho, s, pad, k, h)
     dw = cmd.kind == "dw3x3"
     cout = cin if dw else int(cmd.weights.shape[0])
+    groups = _ceil(cin, g.pe_in)
+    if dw:
+        most = min(g.max_out // g.pe_in, g.wbuf_words)
+        blocks = [(a * g.pe_in, min(cin, b * g.pe_in)) for a, b in _split(groups, most)]
+        chunk_sets = [[blk] for blk in blocks]
+    else:
+        n_chunks, gpc = _conv_blocks(groups, _ceil(cout, g.pe_out), k, g)
+        chunks = [(a * g.pe_in, min(cin, b * g.pe_in)) for a, b in _split(groups, _ceil(groups, n_chunks))]
+        blocks = [(a * g.pe_out, min(cout, b * g.pe_out)) for a, b in _split(_ceil(cout, g.pe_out), gpc)]
+        chunk_sets = [chunks] * len(blocks)
     calls: list[Call] = []
-    for c0 in range(0, cout, g.pe_out):
-        n = min(g.pe_out, cout - c0)
-        if dw:
-            chunks = [(c0, c0 + n)]
-        else:
-            groups = _ceil(cin, g.pe_in)
-            chunks = [(a * g.pe_in, min(cin, b * g.pe_in))
-                      for a, b in _split(groups, g.wbuf_words // (k * k))]
+    for (c0, c1), chunks in zip(blocks, chunk_sets):
         # One set of column tiles for all chunks (partial sums chain tile by tile),
         # sized for the chunk with the most channel groups.
         cg = max(_ceil(b - a, g.pe_in) for a, b in chunks)
-        widest = g.lb_row_words // cg  # padded input columns one line-buffer row holds
+        widest = (g.lb_bank_words // cg) * LB_BANKS  # padded input columns one line-buffer row holds
         if widest < k:
             raise ProtocolError(f"{cmd.name}: {cg} channel groups do not fit one line-buffer row")
         most = (widest - k) // s + 1
         for ox0, ox1 in _split(wo, most):
             ix0, ix1, pad_l, pad_r = _span(ox0, ox1, s, pad, k, w)
             for ci, (ci0, ci1) in enumerate(chunks):
-                calls.append(Call(c0, n, ci0, ci1, ci, len(chunks), ox0, ox1, ix0, ix1, pad_l, pad_r,
+                calls.append(Call(c0, c1 - c0, ci0, ci1, ci, len(chunks), ox0, ox1, ix0, ix1, pad_l, pad_r,
                                   iy0, iy1, pad_t, pad_b, ho))
     return calls
 
@@ -199,16 +227,15 @@ def registers(cmd: ConvCmd, call: Call, in_dtype: str, out_dtype: str, skip_dtyp
 
 
 def pack_params(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> np.ndarray:
-    """The ``PARAM_BEATS_PER_LANE * pe_out`` constant beats of a call (bias only in chunk 0)."""
-    g = geometry(config or default_config())
+    """The ``PARAM_BEATS_PER_LANE * n`` constant beats of a call (bias only in chunk 0)."""
     sl = slice(call.c0, call.c0 + call.n)
-    lanes = np.zeros((g.pe_out, PARAM_BEATS_PER_LANE), dtype=np.uint64)
+    lanes = np.zeros((call.n, PARAM_BEATS_PER_LANE), dtype=np.uint64)
     bias = cmd.bias[sl].astype(np.int64) if call.chunk == 0 else np.zeros(call.n, np.int64)
     b0 = (bias & 0xFFFFFFFF).astype(np.uint64)
     b0 |= (cmd.mult[sl].astype(np.uint64) & np.uint64(0xFFFF)) << np.uint64(32)
     b0 |= (cmd.mult_neg[sl].astype(np.uint64) & np.uint64(0xFFFF)) << np.uint64(48)
-    lanes[:call.n, 0] = b0
-    lanes[:call.n, 1] = cmd.shift[sl].astype(np.uint64) & np.uint64(0x3F)
+    lanes[:, 0] = b0
+    lanes[:, 1] = cmd.shift[sl].astype(np.uint64) & np.uint64(0x3F)
     return lanes.reshape(-1)
 
 
@@ -216,17 +243,26 @@ def pack_weights(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> np
     """Weight beats of a call (layout in ``hls/conv_accel.h``)."""
     g = geometry(config or default_config())
     if cmd.kind == "dw3x3":
-        w = np.zeros((9, g.pe_out), dtype=np.int8)
-        w[:, :call.n] = cmd.weights[call.c0:call.c0 + call.n].reshape(call.n, 9).T
-        return w.reshape(-1).view(np.uint8).view(_BEAT_DTYPE)
+        cg = _ceil(call.n, g.pe_in)
+        w = np.zeros((cg * g.pe_in, 9), dtype=np.int8)
+        w[:call.n] = cmd.weights[call.c0:call.c0 + call.n].reshape(call.n, 9)
+        w = w.reshape(cg, g.pe_in, 9).transpose(0, 2, 1)  # (group, tap, channel byte)
+        return np.ascontiguousarray(w).reshape(-1).view(np.uint8).view(_BEAT_DTYPE)
     k = cmd.weights.shape[1]
     cg = _ceil(call.ci1 - call.ci0, g.pe_in)
-    w = np.zeros((k * k, cg * g.pe_in, g.pe_out), dtype=np.int8)  # (tap, channel, lane)
+    nb = _ceil(call.n, g.pe_out)
+    w = np.zeros((nb * g.pe_out, k * k, cg * g.pe_in), dtype=np.int8)  # (lane, tap, channel)
     sub = cmd.weights[call.c0:call.c0 + call.n, :, :, call.ci0:call.ci1]  # (n, k, k, c)
-    w[:, :call.ci1 - call.ci0, :call.n] = sub.reshape(call.n, k * k, -1).transpose(1, 2, 0)
-    # -> (tap, group, lane, byte): one beat per (tap, group, lane)
-    w = w.reshape(k * k, cg, g.pe_in, g.pe_out).transpose(0, 1, 3, 2)
+    w[:call.n, :, :call.ci1 - call.ci0] = sub.reshape(call.n, k * k, -1)
+    # -> (block, tap, group, lane, byte): one beat per (block, tap, group, lane)
+    w = w.reshape(nb, g.pe_out, k * k, cg, g.pe_in).transpose(0, 2, 3, 1, 4)
     return np.ascontiguousarray(w).reshape(-1).view(np.uint8).view(_BEAT_DTYPE)
+
+
+def block_lanes(cmd: ConvCmd, config: HwConfig | None = None) -> int:
+    """Output lanes per block: ``pe_out`` (conv/pw) or ``pe_in`` (depthwise)."""
+    g = geometry(config or default_config())
+    return g.pe_in if cmd.kind == "dw3x3" else g.pe_out
 
 
 def pack_pixels(x: np.ndarray, pe_in: int) -> np.ndarray:
@@ -273,20 +309,49 @@ def build_input_stream(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.nda
         Residual tile (for the last chunk of a layer with a skip).
     """
     head = [pack_params(cmd, call, config), pack_weights(cmd, call, config)]
-    extras = []
+    return np.concatenate(head + [stream_body(cmd, call, rows, psums, skip, config)])
+
+
+def pixel_extras(cmd: ConvCmd, call: Call, psums: np.ndarray | None, skip: np.ndarray | None,
+                 config: HwConfig | None = None) -> np.ndarray | None:
+    """Per-pixel input beats (out_h, out_w, beats): per output block its partial sums, then its residual."""
+    parts = []
     if call.psum_in:
         if psums is None:
             raise ProtocolError("partial sums missing for a chained chunk")
-        extras.append(pack_psums(psums))
+        parts.append(pack_psums(psums) if psums.dtype != _BEAT_DTYPE else psums)
     if skip is not None:
-        extras.append(pack_pixels(skip, 8).reshape(skip.shape[0], skip.shape[1], -1))  # 8 lanes per beat
-    if not extras:
-        return np.concatenate(head + [rows.reshape(-1)])
-    per_pixel = np.concatenate(extras, axis=2) if len(extras) > 1 else extras[0]
+        parts.append(pack_pixels(skip, 8))  # 8 lanes per beat
+    if not parts:
+        return None
+    parts = [p.reshape(call.out_h, call.out_w, -1) for p in parts]
+    if len(parts) == 1:
+        return parts[0]
+    bl = block_lanes(cmd, config)
+    pieces = []
+    for b0 in range(0, call.n, bl):  # interleave per block: its psum beats, then its skip beats
+        pieces.append(parts[0][:, :, b0 // 2:_ceil(min(call.n, b0 + bl), 2)])
+        pieces.append(parts[1][:, :, b0 // 8:_ceil(min(call.n, b0 + bl), 8)])
+    return np.concatenate(pieces, axis=2)
+
+
+def stream_body(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.ndarray | None = None,
+                skip: np.ndarray | None = None, config: HwConfig | None = None) -> np.ndarray:
+    """The beats after the constants and weights: input rows interleaved with per-pixel extras.
+
+    Without partial sums or a residual this is ``rows`` itself (no copy).
+    """
+    per_pixel = pixel_extras(cmd, call, psums, skip, config)
+    if per_pixel is None:
+        return rows.reshape(-1)
     per_row = per_pixel.reshape(call.out_h, -1)
     k = 1 if cmd.kind == "pw1x1" else 3
     marks = rows_before(call, cmd.stride, k)
-    parts = head
+    steps = np.diff(marks)
+    if rows.size and np.all(steps == steps[0]) and marks[-1] == rows.shape[0]:
+        # the same number of new rows before every output row (pw1x1 without padding): one copy
+        return np.concatenate([rows.reshape(call.out_h, -1), per_row], axis=1).reshape(-1)
+    parts = []
     for oy in range(call.out_h):
         parts.append(rows[marks[oy]:marks[oy + 1]].reshape(-1))
         parts.append(per_row[oy])
@@ -317,13 +382,189 @@ def stream_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> in
     g = geometry(config or default_config())
     cg = _ceil(call.ci1 - call.ci0, g.pe_in)
     k = 1 if cmd.kind == "pw1x1" else 3
-    weights = 9 * g.pe_out // g.pe_in if cmd.kind == "dw3x3" else k * k * cg * g.pe_out
+    weights = 9 * cg if cmd.kind == "dw3x3" else _ceil(call.n, g.pe_out) * k * k * cg * g.pe_out
     rows = (call.iy1 - call.iy0) * (call.ix1 - call.ix0) * cg
     extra = (_ceil(call.n, 2) if call.psum_in else 0) + (_ceil(call.n, 8) if cmd.skip is not None
                                                           and not call.psum_out else 0)
-    return PARAM_BEATS_PER_LANE * g.pe_out + weights + rows + call.out_h * call.out_w * extra
+    return PARAM_BEATS_PER_LANE * call.n + weights + rows + call.out_h * call.out_w * extra
 
 
 def describe_geometry(config: HwConfig | None = None) -> KernelGeometry:
     """The kernel geometry the protocol is computed for (re-exported for drivers)."""
     return geometry(config or default_config())
+
+
+# ---------------------------------------------------------------- prepared programs
+@dataclass
+class PreparedLayer:
+    """A layer planned and its constants + weights packed once (per program, not per call).
+
+    Attributes
+    ----------
+    cmd : ConvCmd
+    in_shape : tuple of int
+    calls : list of Call
+        :func:`plan_layer`.
+    heads : list of ndarray of uint64
+        Per call, the constant and weight beats that open its input stream
+        (a driver keeps them in one DMA buffer for the program's lifetime).
+    config : HwConfig
+    """
+
+    cmd: ConvCmd
+    in_shape: tuple[int, int, int]
+    calls: list[Call]
+    heads: list[np.ndarray]
+    config: HwConfig
+    pe_in: int = 8
+    _regs: dict = field(default_factory=dict, repr=False)
+
+    def registers(self, index: int, in_dtype: str, out_dtype: str, skip_dtype: str | None) -> dict[str, int]:
+        """:func:`registers` of call ``index`` (computed once per dtype combination)."""
+        key = (index, in_dtype, out_dtype, skip_dtype)
+        regs = self._regs.get(key)
+        if regs is None:
+            regs = registers(self.cmd, self.calls[index], in_dtype, out_dtype, skip_dtype, self.config)
+            regs["_out_beats"] = output_beats(self.calls[index], out_dtype)
+            self._regs[key] = regs
+        return regs
+
+
+def prepare_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | None = None) -> PreparedLayer:
+    """Plan a layer and pack every call's constants and weights (done once per program)."""
+    config = config or default_config()
+    calls = plan_layer(cmd, in_shape, config)
+    heads = [np.concatenate([pack_params(cmd, c, config), pack_weights(cmd, c, config)]) for c in calls]
+    return PreparedLayer(cmd, tuple(in_shape), calls, heads, config, config.pe_in)  # type: ignore[arg-type]
+
+
+def prepare_program(program, config: HwConfig | None = None) -> dict[str, PreparedLayer]:
+    """:func:`prepare_layer` for every convolution of a program, keyed by command name."""
+    return {cmd.name: prepare_layer(cmd, tuple(program.tensors[cmd.input].shape), config)
+            for cmd in program.conv_commands}
+
+
+def packed_rows(x: np.ndarray, call: Call, pe_in: int) -> np.ndarray:
+    """The call's input rows as beats (in_h, in_w * cin_groups): a view of ``x`` when it is already
+    in the stream layout (whole width, all channels, channels a multiple of ``pe_in``, contiguous)."""
+    h, w, c = x.shape
+    if (call.ix0 == 0 and call.ix1 == w and call.ci0 == 0 and call.ci1 == c and c % pe_in == 0
+            and x.flags.c_contiguous and x.itemsize == 1):
+        return x[call.iy0:call.iy1].reshape(call.iy1 - call.iy0, -1).view(_BEAT_DTYPE)
+    return pack_pixels(x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1], pe_in)
+
+
+def input_segments(prep: PreparedLayer, index: int, x: np.ndarray, psums: np.ndarray | None = None,
+                   skip: np.ndarray | None = None) -> list[np.ndarray]:
+    """The input stream of call ``index`` as consecutive beat arrays: [head, body].
+
+    ``head`` is the pre-packed constants + weights; ``body`` is a view of ``x``
+    when the call has no per-pixel extras and ``x`` is in the stream layout,
+    otherwise the rows interleaved with partial sums / residual (a copy).  A
+    driver sends the segments as consecutive MM2S transfers (the kernel ignores
+    TLAST on its input), so no segment that is already in a DMA buffer is copied.
+    """
+    call = prep.calls[index]
+    rows = packed_rows(x, call, prep.pe_in)
+    return [prep.heads[index], stream_body(prep.cmd, call, rows, psums, skip, prep.config)]
+
+
+class _Where:
+    """Lazy description of a call for error messages (formatted only when one is raised)."""
+
+    __slots__ = ("name", "call")
+
+    def __init__(self, name: str, call: Call) -> None:
+        self.name, self.call = name, call
+
+    def __str__(self) -> str:
+        c = self.call
+        return (f"layer {self.name}: channels {c.c0}..{c.c0 + c.n - 1}, columns {c.ox0}..{c.ox1 - 1}, "
+                f"chunk {c.chunk + 1}/{c.n_chunks}")
+
+    __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
+
+
+def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, kernel,
+              result_dtype=None) -> np.ndarray:
+    """Run one layer through ``kernel(regs, segments, n_out_beats, where) -> beats`` (the host side
+    shared by the csim backend, the board driver and the performance model's measurement).
+
+    ``regs`` holds the :data:`REGISTERS` (and ``_out_beats``, a copy of the third argument).
+    A call that writes every output channel and column returns its output as a
+    view of the beats (no copy): the HWC layout padded to whole beats *is* the
+    next layer's input layout.  Partial sums chain from call to call as beats.
+    """
+    cmd, calls = prep.cmd, prep.calls
+    in_dtype = x.dtype.name
+    skip_dtype = skip.dtype.name if skip is not None else None
+    ho, wo = calls[0].out_h, max(c.ox1 for c in calls)
+    cout = x.shape[2] if cmd.kind == "dw3x3" else int(cmd.weights.shape[0])
+    result = None
+    psums = None
+    for i, call in enumerate(calls):
+        regs = prep.registers(i, in_dtype, out_dtype, skip_dtype)
+        skip_tile = None
+        if regs["has_skip"]:
+            skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
+        segments = input_segments(prep, i, x, psums if call.psum_in else None, skip_tile)
+        beats = kernel(regs, segments, regs["_out_beats"], _Where(cmd.name, call))
+        if call.psum_out:
+            psums = beats if call.n % 2 == 0 else unpack_output(beats, call, out_dtype)
+            continue
+        value = unpack_output(beats, call, out_dtype)
+        if len(calls) == 1 or (call.c0 == 0 and call.n == cout and call.ox0 == 0 and call.ox1 == wo
+                               and result is None and call is calls[-1]):
+            return value
+        if result is None:
+            result = np.empty((ho, wo, cout), dtype=result_dtype or value.dtype)
+        result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
+    assert result is not None
+    return result
+
+
+# ---------------------------------------------------------------- resize on the accelerator
+def resize_call(in_shape: tuple[int, int, int], out_hw: tuple[int, int], config: HwConfig | None = None) -> Call:
+    """The single kernel call of a bilinear resize (ProtocolError when it does not fit the kernel)."""
+    g = geometry(config or default_config())
+    h, w, c = in_shape
+    oh, ow = out_hw
+    cg = _ceil(c, g.pe_in)
+    if c % g.pe_in or _ceil(w, LB_BANKS) * cg > g.lb_bank_words or max(ow, oh) > g.max_width:
+        raise ProtocolError(f"resize {in_shape} -> {out_hw} does not fit the kernel")
+    return Call(0, c, 0, c, 0, 1, 0, ow, 0, w, 0, 0, 0, h, 0, 0, oh)
+
+
+def resize_registers(call: Call, in_dtype: str, config: HwConfig | None = None) -> dict[str, int]:
+    """Register values of a resize call (unused registers 0)."""
+    g = geometry(config or default_config())
+    regs = dict.fromkeys(REGISTERS, 0)
+    regs.update(kind=KIND_CODES["resize"], stride=1, in_h=call.iy1, in_w=call.ix1, out_h=call.out_h,
+                out_w=call.out_w, cin_groups=_ceil(call.n, g.pe_in), n_out=call.n,
+                in_signed=int(in_dtype == "int8"), out_bytes=1, skip_shift=1)
+    return regs
+
+
+def resize_head(call: Call, config: HwConfig | None = None) -> np.ndarray:
+    """The coefficient beats of a resize call: x table (out_w) then y table (out_h)."""
+    from .arith import resize_coeffs
+
+    frac_bits = (config or default_config()).resize_frac_bits
+    tables = []
+    for n_in, n_out in ((call.ix1, call.out_w), (call.iy1, call.out_h)):
+        i0, i1, frac = resize_coeffs(n_in, n_out, frac_bits)
+        tables.append((i0.astype(np.uint64) | (i1.astype(np.uint64) << np.uint64(16))
+                       | (frac.astype(np.uint64) << np.uint64(32))))
+    return np.concatenate(tables)
+
+
+def resize_stream_beats(call: Call, config: HwConfig | None = None) -> int:
+    """Input beats of a resize call."""
+    g = geometry(config or default_config())
+    return call.out_w + call.out_h + call.iy1 * call.ix1 * _ceil(call.n, g.pe_in)
+
+
+def resize_output_beats(call: Call, config: HwConfig | None = None) -> int:
+    """Output beats of a resize call."""
+    g = geometry(config or default_config())
+    return call.out_h * call.out_w * _ceil(call.n, g.pe_in)

@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ from .. import protocol
 from ..codegen import config_header
 from ..config import HwConfig
 from ..emulator import NUMPY_DTYPES, ProgramRunner
-from ..program import ConvCmd
+from ..program import ConvCmd, HostCmd, Program
 
 #: Compiler flags of the simulation library (the brief's ``-O2 -fPIC -shared``).
 BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label")
@@ -143,8 +142,10 @@ class CsimBackend(ProgramRunner):
         self.extra_flags = tuple(extra_flags)
         self.threads = threads or min(4, os.cpu_count() or 1)
         self._lib: ctypes.CDLL | None = None
-        #: Kernel calls made in the last run (for benchmarks).
+        #: Kernel calls made (for benchmarks).
         self.calls = 0
+        self._prepared: dict[tuple, protocol.PreparedLayer] = {}
+        self._prep_lock = threading.Lock()
 
     # ------------------------------------------------------------ library
     @property
@@ -208,52 +209,40 @@ class CsimBackend(ProgramRunner):
         return out
 
     # ------------------------------------------------------------ layers
+    def prepared(self, cmd: ConvCmd, in_shape: tuple[int, int, int]) -> protocol.PreparedLayer:
+        """The layer's plan and packed constants/weights, packed once per (command, input shape)."""
+        key = (id(cmd), tuple(in_shape))
+        with self._prep_lock:
+            prep = self._prepared.get(key)
+            if prep is None or prep.cmd is not cmd:
+                prep = protocol.prepare_layer(cmd, tuple(in_shape), self.config)  # type: ignore[arg-type]
+                if len(self._prepared) >= 512:  # many random programs: keep memory bounded
+                    self._prepared.clear()
+                self._prepared[key] = prep
+        return prep
+
+    def _kernel(self, regs: dict[str, int], segments: list[np.ndarray], n_out_beats: int, where: str) -> np.ndarray:
+        self.calls += 1
+        return self.call_kernel(regs, np.concatenate([np.asarray(s).reshape(-1) for s in segments]),
+                                n_out_beats, where)
+
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
-        """Run one layer as a sequence of kernel calls (see :func:`pynq_depth.protocol.plan_layer`)."""
-        calls = protocol.plan_layer(cmd, x.shape, self.config)
-        in_dtype = x.dtype.name
-        skip_dtype = skip.dtype.name if skip is not None else None
-        ho, wo = calls[0].out_h, max(c.ox1 for c in calls)
-        cout = x.shape[2] if cmd.kind == "dw3x3" else int(cmd.weights.shape[0])
-        result = np.zeros((ho, wo, cout), dtype=NUMPY_DTYPES[out_dtype])
-        pe_in = self.config.pe_in
-        packed: dict[tuple[int, int, int, int], np.ndarray] = {}
-        pack_lock = threading.Lock()
+        """Run one layer as a sequence of kernel calls (see :func:`pynq_depth.protocol.run_layer`)."""
+        prep = self.prepared(cmd, x.shape)
+        return protocol.run_layer(prep, x, skip, out_dtype, self._kernel, NUMPY_DTYPES[out_dtype])
 
-        def rows_for(call: protocol.Call) -> np.ndarray:
-            key = (call.ci0, call.ci1, call.ix0, call.ix1)
-            with pack_lock:
-                if key not in packed:
-                    tile = x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1]
-                    packed[key] = protocol.pack_pixels(tile, pe_in)
-                return packed[key]
-
-        def run_chain(chain: list[protocol.Call]) -> None:
-            psums = None
-            for call in chain:
-                regs = protocol.registers(cmd, call, in_dtype, out_dtype, skip_dtype, self.config)
-                skip_tile = None
-                if regs["has_skip"]:
-                    skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
-                stream = protocol.build_input_stream(cmd, call, rows_for(call), psums, skip_tile, self.config)
-                where = (f"layer {cmd.name}: channels {call.c0}..{call.c0 + call.n - 1}, columns "
-                         f"{call.ox0}..{call.ox1 - 1}, chunk {call.chunk + 1}/{call.n_chunks}")
-                beats = self.call_kernel(regs, stream, protocol.output_beats(call, out_dtype), where)
-                value = protocol.unpack_output(beats, call, out_dtype)
-                if call.psum_out:
-                    psums = value
-                else:
-                    result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
-
-        chains: dict[tuple[int, int], list[protocol.Call]] = {}
-        for call in calls:
-            chains.setdefault((call.c0, call.ox0), []).append(call)
-        self.calls += len(calls)
-        if self.threads > 1 and len(chains) > 1:
-            with ThreadPoolExecutor(self.threads) as pool:
-                for future in [pool.submit(run_chain, chain) for chain in chains.values()]:
-                    future.result()
-        else:
-            for chain in chains.values():
-                run_chain(chain)
-        return result
+    def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
+        """Resize on the kernel (kind resize); concat on the processor."""
+        if cmd.op == "resize":
+            x = tensors[cmd.inputs[0]]
+            h, w, _ = program.tensors[cmd.output].shape
+            try:
+                call = protocol.resize_call(x.shape, (h, w), self.config)
+            except protocol.ProtocolError:
+                return super().run_host(cmd, tensors, program)
+            regs = protocol.resize_registers(call, x.dtype.name, self.config)
+            rows = protocol.packed_rows(x, call, self.config.pe_in)
+            beats = self._kernel(regs, [protocol.resize_head(call, self.config), rows],
+                                 protocol.resize_output_beats(call, self.config), f"resize {cmd.output}")
+            return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
+        return super().run_host(cmd, tensors, program)
