@@ -22,7 +22,7 @@ pynq = pytest.importorskip("pynq")
 if shutil.which("g++") is None:  # the simulated kernel is the compiled HLS C++
     pytest.skip("g++ not found (needed for the kernel's C simulation)", allow_module_level=True)
 
-from pynq_depth import board, runtime  # noqa: E402
+from pynq_depth import board, perf, runtime  # noqa: E402
 from pynq_depth.board import BoardError, DmaError, KernelTimeout, OverlayError  # noqa: E402
 from pynq_depth.board.sim import SimBoard, SimDevice, make_sim_overlay, open_sim_runner  # noqa: E402
 from pynq_depth.config import default_config  # noqa: E402
@@ -83,11 +83,30 @@ def test_whole_network_on_example_photo_bit_exact():
         report = verify_network(runner, program, rgb)
         assert report.ok, str(report)
         assert runner.calls > len(program.conv_commands)
-        # Buffers were sized once for the whole program and reused by every layer and frame.
+        # Resident buffers (weights, activations, staging, scratch) were allocated once for the
+        # program and reused by every layer and frame.
         memory = runner.board.memory
         allocations = memory.allocations
-        runner.run(program, rgb)
-        assert memory.allocations == allocations == 2
+        dma = runner.board.dma
+        counts: dict[str, tuple[int, int, int, int]] = {}
+        last = [(dma.mm2s.transfers, dma.mm2s.bytes, dma.s2mm.transfers, dma.s2mm.bytes)]
+
+        def count(name, value):
+            now = (dma.mm2s.transfers, dma.mm2s.bytes, dma.s2mm.transfers, dma.s2mm.bytes)
+            counts[name] = tuple(a - b for a, b in zip(now, last[0]))
+            last[0] = now
+
+        out = runner.run(program, rgb, on_layer=count)
+        assert memory.allocations == allocations == 4
+        assert not np.shares_memory(out, runner._res.arena)  # the result is copied out
+        # The driver moves exactly what the performance model counts, layer by layer.
+        report = perf.model("pynq-z2", runner.config, size=tuple(program.input_hw), measure_cpu=False)
+        assert [layer.name for layer in report.layers] == [c.name or c.output for c in program.commands]
+        for layer, cmd in zip(report.layers, program.commands):
+            mm2s, mm2s_bytes, s2mm, s2mm_bytes = counts[cmd.output]
+            assert (mm2s + s2mm, mm2s_bytes, s2mm_bytes) == (
+                layer.calls * perf.DMA_TRANSFERS_PER_CALL, layer.in_bytes, layer.out_bytes), layer.name
+            assert s2mm == layer.calls
     finally:
         runner.close()
     assert runner.board.memory.used == 0  # freed on close

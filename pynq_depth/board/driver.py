@@ -3,16 +3,18 @@
 Imported only when a board backend is asked for (it imports ``pynq``).
 
 Layers run exactly as :mod:`pynq_depth.protocol` plans them (the C-simulation
-backend runs the same plan): per kernel call the driver packs the input beats
-into one contiguous buffer, writes the call's registers at the offsets the
-``.hwh`` register map gives, arms the S2MM channel for exactly
-``output_beats * 8`` bytes, sets ``ap_start``, streams the input through MM2S
-(split into pieces below the DMA's maximum transfer length), waits for
-``ap_done``, checks ``ap_return`` and the received length, and unpacks the
-output.  Every wait polls with :func:`time.monotonic` against a timeout.  On a
-stall or an error the DMA is reset and the kernel brought back to idle (drained,
-or the bitstream downloaded again) before the error is raised, so the next
-call works.
+backend runs the same plan), and exactly as :mod:`pynq_depth.perf` models them:
+constants and weights are packed once per program into a resident CMA buffer,
+activations stay in DMA buffers in the stream layout, and per kernel call the
+driver writes the call's registers at the offsets the ``.hwh`` register map
+gives, arms the S2MM channel for exactly ``output_beats * 8`` bytes into the
+call's output slot, sets ``ap_start``, streams the input segments through MM2S
+(the pre-packed head, then the activations from where they lie; split below the
+DMA's maximum transfer length), waits for ``ap_done``, checks ``ap_return`` and
+the received length, and invalidates the output slot.  Every wait polls with
+:func:`time.monotonic` against a timeout.  On a stall or an error the DMA is
+reset and the kernel brought back to idle (drained, or the bitstream downloaded
+again) before the error is raised, so the next call works.
 
 Compatibility: pynq 3.0 - 4.0 (``pynq.allocate``, ``pynq.MMIO``,
 ``pynq.DefaultIP``, ``pynq.Overlay(bitfile, download=, ignore_version=,
@@ -36,7 +38,7 @@ import pynq
 from .. import protocol
 from ..config import HwConfig, default_config, load_config
 from ..emulator import NUMPY_DTYPES, ProgramRunner
-from ..program import ConvCmd, Program
+from ..program import ConvCmd, HostCmd, Program
 from . import BoardError, DmaError, KernelTimeout, OverlayError, overlay_stem
 
 # ------------------------------------------------------------------ AXI DMA (simple mode)
@@ -353,8 +355,56 @@ def check_overlay_files(bitfile: Path, config: HwConfig) -> None:
 
 
 # ------------------------------------------------------------------ backend
+def _address(arr: np.ndarray) -> int:
+    """Virtual address of an array's first byte."""
+    return int(arr.__array_interface__["data"][0])
+
+
+class _Resident:
+    """The DMA buffers of one prepared program, kept across frames.
+
+    ``heads`` holds every call's pre-packed constants + weights (and the resize
+    coefficient tables), written and flushed once; ``arena`` holds every
+    activation the program produces (each kernel call's output, each concat),
+    one slot per producer, in the stream layout, so a layer's input rows are
+    sent straight from the producer's slot.
+    """
+
+    def __init__(self) -> None:
+        self.program: Program | None = None
+        self.preps: dict[str, protocol.PreparedLayer] = {}
+        self.resize: dict[str, protocol.Call] = {}
+        self.head_at: dict[tuple[str, int], tuple[int, int]] = {}  # (layer, call) -> (beat offset, beats)
+        self.slot_at: dict[tuple[str, int], tuple[int, int]] = {}
+        self.heads: Any = None
+        self.arena: Any = None
+
+
 class FpgaBackend(ProgramRunner):
     """Runs convolutions on the accelerator through PYNQ (a real board or the simulated one).
+
+    What the driver does per frame is what :mod:`pynq_depth.perf` models:
+
+    * :meth:`prepare` (once per program) plans every layer with
+      :func:`pynq_depth.protocol.prepare_program`, packs every call's constants +
+      weights (and the resize tables) into one CMA buffer that stays resident,
+      and reserves one slot per produced activation in a second CMA buffer.
+    * Each kernel call is one S2MM transfer into its output slot and the MM2S
+      transfers of :func:`pynq_depth.protocol.input_segments`: the pre-packed head
+      from the resident buffer, then the activations.  A segment that already lies
+      in a DMA buffer (a previous layer's output slot) is sent from where it is;
+      one the processor had to build (channel padding of the RGB input, rows
+      interleaved with the residual or partial sums, column tiles) is copied into a
+      staging buffer first.  Transfers longer than the DMA's length register are
+      split.  With the packaged configuration that is 3 transfers per call
+      (``perf.DMA_TRANSFERS_PER_CALL``).
+    * Resize runs on the kernel (kind resize); concat writes straight into its
+      slot (``np.concatenate(out=)``) and flushes it.
+
+    Tensors inside :meth:`run` are views of the resident buffers (``on_layer``
+    sees them; they are overwritten by the next frame); what :meth:`run` returns
+    is copied out.  :meth:`run_conv` outside a prepared program (single layers,
+    ``verify --random-layers``) packs the layer on the spot and returns a copy.
 
     Parameters
     ----------
@@ -383,11 +433,15 @@ class FpgaBackend(ProgramRunner):
         self.device = self.overlay.device
         self.accel = self.overlay.accel
         self.dma = self.overlay.dma()
-        self._in: Any = None
-        self._out: Any = None
-        self._scratch_ok = True
+        self._in: Any = None   # staging buffer for segments the processor builds
+        self._out: Any = None  # scratch output (single calls, draining a stuck kernel)
+        self._res = _Resident()
+        self._running: Program | None = None
+        self._extra: list[Any] = []  # buffers of a layer run outside a prepared program
         #: Kernel calls made so far.
         self.calls = 0
+        #: Bytes the processor copied into the staging buffer (segments it had to build).
+        self.staged_bytes = 0
         self.dma.reset(self.timeout_s)
         if not self.accel.idle:
             self.recover()
@@ -395,20 +449,20 @@ class FpgaBackend(ProgramRunner):
     # ------------------------------------------------------------ buffers
     def _allocate(self, beats: int, what: str) -> Any:
         try:
-            return pynq.allocate(shape=(beats,), dtype=np.uint64, target=self.device, cacheable=True)
+            return pynq.allocate(shape=(max(beats, 1),), dtype=np.uint64, target=self.device, cacheable=True)
         except Exception as exc:  # pynq raises RuntimeError/MemoryError/XRT errors depending on the release
             raise BoardError(f"cannot allocate the {what} buffer ({beats * _BEAT} bytes of contiguous CMA "
                              f"memory): {type(exc).__name__}: {exc}. Free buffers held by other programs or "
                              f"notebooks, or enlarge CMA (cma= on the kernel command line)") from exc
 
     def ensure_buffers(self, in_beats: int, out_beats: int) -> None:
-        """Allocate (or grow) the input/output buffers; they are reused across layers and frames."""
+        """Allocate (or grow) the staging input and scratch output buffers (reused across layers and frames)."""
         if self._in is None or self._in.shape[0] < in_beats:
             self._free("_in")
-            self._in = self._allocate(max(in_beats, 1), "input")
+            self._in = self._allocate(in_beats, "input")
         if self._out is None or self._out.shape[0] < out_beats:
             self._free("_out")
-            self._out = self._allocate(max(out_beats, 1), "output")
+            self._out = self._allocate(out_beats, "output")
 
     def _free(self, attr: str) -> None:
         buf = getattr(self, attr)
@@ -416,25 +470,98 @@ class FpgaBackend(ProgramRunner):
             buf.freebuffer()
             setattr(self, attr, None)
 
+    def _free_resident(self) -> None:
+        for attr in ("heads", "arena"):
+            buf = getattr(self._res, attr)
+            if buf is not None:
+                buf.freebuffer()
+        self._res = _Resident()
+
+    def _free_extra(self) -> None:
+        for buf in self._extra:
+            buf.freebuffer()
+        self._extra = []
+
     def prepare(self, program: Program) -> tuple[int, int]:
-        """Size the buffers for the largest call of ``program``; returns (input, output) beats."""
-        in_beats = out_beats = 0
-        for cmd in program.conv_commands:
-            shape = tuple(program.tensors[cmd.input].shape)
-            out_dtype = program.tensors[cmd.output].dtype
-            for call in protocol.plan_layer(cmd, shape, self.config):
-                in_beats = max(in_beats, protocol.stream_beats(cmd, call, self.config))
-                out_beats = max(out_beats, protocol.output_beats(call, out_dtype))
-        self.ensure_buffers(in_beats, out_beats)
-        return in_beats, out_beats
+        """Plan ``program``, pack its constants/weights into the resident buffer and reserve its
+        activation slots (once per program); returns (staging, scratch output) beats."""
+        res = self._res
+        if res.program is program:
+            return int(self._in.shape[0]), int(self._out.shape[0])
+        self._free_resident()
+        res = _Resident()
+        res.preps = protocol.prepare_program(program, self.config)
+        heads: list[np.ndarray] = []
+        head_beats = slot_beats = 0
+        body_beats = out_beats = 1
+        for cmd in program.commands:
+            if isinstance(cmd, ConvCmd):
+                prep = res.preps[cmd.name]
+                out_dtype = program.tensors[cmd.output].dtype
+                for i, (call, head) in enumerate(zip(prep.calls, prep.heads)):
+                    res.head_at[cmd.name, i] = (head_beats, head.size)
+                    heads.append(head)
+                    head_beats += head.size
+                    n = protocol.output_beats(call, out_dtype)
+                    res.slot_at[cmd.name, i] = (slot_beats, n)
+                    slot_beats += n
+                    body_beats = max(body_beats, protocol.stream_beats(cmd, call, self.config) - head.size)
+                    out_beats = max(out_beats, n)
+            elif cmd.op == "resize":
+                h, w, _ = program.tensors[cmd.output].shape
+                try:
+                    call = protocol.resize_call(tuple(program.tensors[cmd.inputs[0]].shape), (h, w), self.config)
+                except protocol.ProtocolError:
+                    continue  # the processor resizes it
+                res.resize[cmd.output] = call
+                head = protocol.resize_head(call, self.config)
+                res.head_at[cmd.output, 0] = (head_beats, head.size)
+                heads.append(head)
+                head_beats += head.size
+                n = protocol.resize_output_beats(call, self.config)
+                res.slot_at[cmd.output, 0] = (slot_beats, n)
+                slot_beats += n
+                body_beats = max(body_beats, protocol.resize_stream_beats(call, self.config) - head.size)
+                out_beats = max(out_beats, n)
+            elif cmd.op == "concat":
+                info = program.tensors[cmd.output]
+                itemsize = np.result_type(*(NUMPY_DTYPES[program.tensors[name].dtype] for name in cmd.inputs)).itemsize
+                n = -(-int(np.prod(info.shape)) * itemsize // _BEAT)
+                res.slot_at[cmd.output, 0] = (slot_beats, n)
+                slot_beats += n
+        self.ensure_buffers(body_beats, out_beats)
+        res.heads = self._allocate(head_beats, "weight")
+        if heads:
+            res.heads[:] = np.concatenate(heads)
+        res.heads.flush()
+        try:
+            res.arena = self._allocate(slot_beats, "activation")
+        except BoardError:
+            res.heads.freebuffer()
+            raise
+        res.program = program
+        self._res = res
+        return int(self._in.shape[0]), int(self._out.shape[0])
 
     def run(self, program: Program, rgb: np.ndarray, trace: bool = False, on_layer=None):  # type: ignore[override]
-        """As :meth:`ProgramRunner.run`, with the buffers sized for the whole program first."""
+        """As :meth:`ProgramRunner.run`, on the program's resident buffers (prepared on first use).
+
+        The result (every tensor when ``trace``) is copied out of the DMA buffers.
+        """
         self.prepare(program)
-        return super().run(program, rgb, trace=trace, on_layer=on_layer)
+        self._running = program
+        try:
+            result = super().run(program, rgb, trace=trace, on_layer=on_layer)
+        finally:
+            self._running = None
+        if isinstance(result, dict):
+            return {name: np.array(value) for name, value in result.items()}
+        return np.array(result)
 
     def close(self) -> None:
         """Free the DMA buffers."""
+        self._free_resident()
+        self._free_extra()
         self._free("_in")
         self._free("_out")
 
@@ -445,20 +572,58 @@ class FpgaBackend(ProgramRunner):
         self.close()
 
     # ------------------------------------------------------------ one kernel call
-    def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int, where: str = "") -> np.ndarray:
-        """One kernel call on beat arrays (same contract as ``CsimBackend.call_kernel``)."""
-        stream = np.ascontiguousarray(stream, dtype=np.uint64)
-        in_bytes, out_bytes = stream.size * _BEAT, n_out_beats * _BEAT
+    def _locate(self, arr: np.ndarray) -> int | None:
+        """Physical address of ``arr`` when it is contiguous inside a resident DMA buffer."""
+        if not arr.flags.c_contiguous:
+            return None
+        start = _address(arr)
+        for buf in (self._res.arena, self._res.heads, *self._extra):
+            if buf is None:
+                continue
+            off = start - _address(buf)
+            if 0 <= off and off + arr.nbytes <= buf.nbytes:
+                return int(buf.physical_address) + off
+        return None
+
+    def _segment(self, seg: Any, staged: int) -> tuple[int, int, int]:
+        """(physical address, bytes, staging beats used) of one input segment."""
+        if isinstance(seg, tuple):
+            return seg[0], seg[1], staged
+        arr = np.asarray(seg).reshape(-1)
+        if arr.dtype != np.uint64:
+            arr = np.ascontiguousarray(arr).view(np.uint64)
+        phys = self._locate(arr)
+        if phys is not None:
+            return phys, arr.nbytes, staged
+        # built by the processor: copy into the staging buffer
+        self.ensure_buffers(staged + arr.size, 1)
+        region = self._in[staged:staged + arr.size]
+        region[:] = arr
+        region.flush()
+        self.staged_bytes += arr.nbytes
+        return int(region.physical_address), arr.nbytes, staged + arr.size
+
+    def transfer_call(self, regs: dict[str, int], segments: list[Any], out: Any, where: Any = "") -> np.ndarray:
+        """One kernel call: S2MM into ``out`` (a slice of a DMA buffer), MM2S of every segment in order.
+
+        ``segments`` are beat arrays (sent from where they are when they lie in a resident DMA
+        buffer, else staged) or ``(physical address, bytes)`` pairs.  Returns ``out`` as a plain
+        array (invalidated).
+        """
+        out_bytes = int(out.nbytes)
         if out_bytes > self.dma.max_bytes:
             raise BoardError(f"{where}: the call's output ({out_bytes} bytes) is longer than one DMA transfer "
                              f"({self.dma.max_bytes} bytes, c_sg_length_width={self.dma.length_bits}); the "
                              f"overlay's DMA length register is too narrow: rebuild it with "
                              f"dma.buffer_length_bits=26")
-        self.ensure_buffers(stream.size, n_out_beats)
-        self._in[:stream.size] = stream
-        self._in.flush()
+        parts = []
+        staged = 0
+        for seg in segments:
+            phys, nbytes, staged = self._segment(seg, staged)
+            if nbytes:
+                parts.append((phys, nbytes))
+        in_bytes = sum(n for _, n in parts)
         chunk = self.dma.max_bytes // _BEAT * _BEAT
-        base_in, base_out = self._in.physical_address, self._out.physical_address
         t = self.timeout_s
         step = "starting"
         try:
@@ -466,13 +631,17 @@ class FpgaBackend(ProgramRunner):
                 raise KernelTimeout("kernel not idle before the call")
             self.accel.write_args(regs)
             step = "S2MM transfer"
-            self.dma.s2mm.transfer(base_out, out_bytes)
+            self.dma.s2mm.transfer(int(out.physical_address), out_bytes)
             self.dma.s2mm.check()
             self.accel.start()
-            for off in range(0, in_bytes, chunk):
-                step = f"MM2S transfer (bytes {off}..{min(in_bytes, off + chunk) - 1} of {in_bytes})"
-                self.dma.mm2s.transfer(base_in + off, min(chunk, in_bytes - off))
-                self.dma.mm2s.wait(t, watch=(self.dma.s2mm,))
+            sent = 0
+            for phys, nbytes in parts:
+                for off in range(0, nbytes, chunk):
+                    size = min(chunk, nbytes - off)
+                    step = f"MM2S transfer (bytes {sent}..{sent + size - 1} of {in_bytes})"
+                    self.dma.mm2s.transfer(phys + off, size)
+                    self.dma.mm2s.wait(t, watch=(self.dma.s2mm,))
+                    sent += size
             step = "kernel done"
             self.accel.wait_done(t, watch=(self.dma.s2mm,))
             status = self.accel.result
@@ -496,9 +665,14 @@ class FpgaBackend(ProgramRunner):
             if isinstance(exc, protocol.ProtocolError):
                 raise protocol.ProtocolError(f"{exc} [{recovered}]") from None
             raise type(exc)(f"{where}: {step}: {exc}; {states}; {ctrl}; {recovered}") from None
-        self._out.invalidate()
+        out.invalidate()
         self.calls += 1
-        return np.array(self._out[:n_out_beats], dtype=np.uint64)
+        return np.asarray(out)
+
+    def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int, where: str = "") -> np.ndarray:
+        """One kernel call on beat arrays (same contract as ``CsimBackend.call_kernel``; output copied)."""
+        self.ensure_buffers(1, n_out_beats)
+        return np.array(self.transfer_call(regs, [stream], self._out[:max(n_out_beats, 1)], where)[:n_out_beats])
 
     def _ctrl_text(self) -> str:
         try:
@@ -538,32 +712,79 @@ class FpgaBackend(ProgramRunner):
                                  "power-cycle the board")
 
     # ------------------------------------------------------------ layers
+    def _kernel_for(self, name: str, n_calls: int, heads: Any, head_at, arena: Any, slot_at):
+        """The ``kernel`` callback of :func:`protocol.run_layer` for one layer's resident buffers."""
+        index = iter(range(n_calls))
+
+        def kernel(regs, segments, n_out_beats, where):
+            i = next(index)
+            h0, hn = head_at[name, i]
+            s0, sn = slot_at[name, i]
+            assert hn == segments[0].size and sn == n_out_beats
+            c = where.call
+            text = (f"layer {name}: call {i + 1}/{n_calls} (channels {c.c0}..{c.c0 + c.n - 1}, "
+                    f"columns {c.ox0}..{c.ox1 - 1}, chunk {c.chunk + 1}/{c.n_chunks})")
+            head = (int(heads.physical_address) + h0 * _BEAT, hn * _BEAT)
+            return self.transfer_call(regs, [head, segments[1]], arena[s0:s0 + sn], text)
+
+        return kernel
+
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
-        """Run one layer as the sequence of kernel calls :func:`pynq_depth.protocol.plan_layer` gives."""
-        calls = protocol.plan_layer(cmd, x.shape, self.config)
-        in_dtype = x.dtype.name
-        skip_dtype = skip.dtype.name if skip is not None else None
-        ho, wo = calls[0].out_h, max(c.ox1 for c in calls)
-        cout = x.shape[2] if cmd.kind == "dw3x3" else int(cmd.weights.shape[0])
-        result = np.zeros((ho, wo, cout), dtype=NUMPY_DTYPES[out_dtype])
-        packed: dict[tuple[int, int, int, int], np.ndarray] = {}
-        psums: np.ndarray | None = None
-        for index, call in enumerate(calls):
-            key = (call.ci0, call.ci1, call.ix0, call.ix1)
-            if key not in packed:
-                tile = x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1]
-                packed[key] = protocol.pack_pixels(tile, self.config.pe_in)
-            regs = protocol.registers(cmd, call, in_dtype, out_dtype, skip_dtype, self.config)
-            skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] if regs["has_skip"] else None
-            stream = protocol.build_input_stream(cmd, call, packed[key], psums if call.psum_in else None,
-                                                 skip_tile, self.config)
-            where = (f"layer {cmd.name}: call {index + 1}/{len(calls)} (channels {call.c0}..{call.c0 + call.n - 1}, "
-                     f"columns {call.ox0}..{call.ox1 - 1}, chunk {call.chunk + 1}/{call.n_chunks})")
-            beats = self.call_kernel(regs, stream, protocol.output_beats(call, out_dtype), where)
-            value = protocol.unpack_output(beats, call, out_dtype)
-            if call.psum_out:
-                psums = value
-            else:
-                result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
-                psums = None
-        return result
+        """Run one layer as :func:`pynq_depth.protocol.run_layer` plans it, on resident buffers."""
+        res = self._res
+        prep = res.preps.get(cmd.name) if self._running is not None and res.program is self._running else None
+        if prep is not None and prep.cmd is cmd and prep.in_shape == tuple(x.shape):
+            kernel = self._kernel_for(cmd.name, len(prep.calls), res.heads, res.head_at, res.arena, res.slot_at)
+            return protocol.run_layer(prep, x, skip, out_dtype, kernel, NUMPY_DTYPES[out_dtype])
+        # A layer outside a prepared program: pack it now, on buffers of its own.
+        prep = protocol.prepare_layer(cmd, tuple(x.shape), self.config)
+        head_at, slot_at = {}, {}
+        h = s = 0
+        body = 1
+        for i, (call, head) in enumerate(zip(prep.calls, prep.heads)):
+            n = protocol.output_beats(call, out_dtype)
+            head_at[cmd.name, i], slot_at[cmd.name, i] = (h, head.size), (s, n)
+            h, s = h + head.size, s + n
+            body = max(body, protocol.stream_beats(cmd, call, self.config) - head.size)
+        self._free_extra()
+        self.ensure_buffers(body, 1)
+        heads = self._allocate(h, "weight")
+        self._extra.append(heads)
+        heads[:] = np.concatenate(prep.heads)
+        heads.flush()
+        arena = self._allocate(s, "activation")
+        self._extra.append(arena)
+        kernel = self._kernel_for(cmd.name, len(prep.calls), heads, head_at, arena, slot_at)
+        try:
+            return np.array(protocol.run_layer(prep, x, skip, out_dtype, kernel, NUMPY_DTYPES[out_dtype]))
+        finally:
+            self._free_extra()
+
+    def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
+        """Resize on the kernel, concat straight into its activation slot (processor otherwise)."""
+        res = self._res
+        if self._running is not program or res.program is not program:
+            return super().run_host(cmd, tensors, program)
+        if cmd.op == "resize" and cmd.output in res.resize:
+            x = tensors[cmd.inputs[0]]
+            call = res.resize[cmd.output]
+            h, w, _ = program.tensors[cmd.output].shape
+            regs = protocol.resize_registers(call, x.dtype.name, self.config)
+            rows = protocol.packed_rows(x, call, self.config.pe_in)
+            h0, hn = res.head_at[cmd.output, 0]
+            s0, sn = res.slot_at[cmd.output, 0]
+            head = (int(res.heads.physical_address) + h0 * _BEAT, hn * _BEAT)
+            beats = self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], f"resize {cmd.output}")
+            return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
+        if cmd.op == "concat" and (cmd.output, 0) in res.slot_at:
+            parts = [tensors[name] for name in cmd.inputs]
+            dtype = np.result_type(*parts)
+            shape = tuple(program.tensors[cmd.output].shape)
+            s0, sn = res.slot_at[cmd.output, 0]
+            slot = res.arena[s0:s0 + sn]
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            out = np.asarray(slot).view(np.uint8)[:nbytes].view(dtype).reshape(shape)
+            np.concatenate(parts, axis=-1, out=out)
+            slot.flush()
+            return out
+        return super().run_host(cmd, tensors, program)

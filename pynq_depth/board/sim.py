@@ -215,8 +215,9 @@ class SimConvAccel:
 class _Channel:
     def __init__(self, name: str) -> None:
         self.name = name
-        #: Transfers started (survives resets).
+        #: Transfers started and their bytes (survive resets).
         self.transfers = 0
+        self.bytes = 0
         self.reset()
 
     def reset(self) -> None:
@@ -304,6 +305,7 @@ class SimAxiDma:
         faults = self.board.faults
         ch.length, ch.busy, ch.first = nbytes, True, False
         ch.transfers += 1
+        ch.bytes += nbytes
         ch.sr &= ~0x2
         if faults.dma_error == ch.name:
             faults.dma_error = None
