@@ -259,3 +259,27 @@ def test_packaged_quantised_weights_on_photo(csim):
     rgb = np.asarray(Image.open(EXAMPLE_JPG).convert("RGB").resize((w, h), Image.BILINEAR))
     report = verify_network(csim, program, rgb)
     assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("case", EDGE_CASES[:1] + EDGE_CASES[5:8] + EDGE_CASES[9:10], ids=lambda c: "-".join(map(str, c)))
+def test_padded_views_are_sent_without_a_copy_and_pad_lanes_are_ignored(csim, case):
+    """A channel slice of a map padded to pe_in in memory (how the driver holds the quantised
+    frame and kernel outputs) is streamed as it is; garbage in the unused lanes changes nothing."""
+    from pynq_depth.emulator import NUMPY_DTYPES
+
+    kind, h, w, cin, cout, stride, pad = case
+    program, inputs = random_layer_program(np.random.default_rng(5), kind=kind, h=h, w=w, cin=cin, cout=cout,
+                                           stride=stride, pad=pad, config=csim.config)
+    cmd = program.conv_commands[0]
+    x = inputs[cmd.input]
+    cp = -(-cin // csim.config.pe_in) * csim.config.pe_in
+    padded = np.random.default_rng(1).integers(-128, 128, (h, w, cp)).astype(x.dtype)
+    padded[:, :, :cin] = x
+    view = padded[:, :, :cin]
+    prep = protocol.prepare_layer(cmd, view.shape, csim.config)
+    if len(prep.calls) == 1:
+        assert np.shares_memory(protocol.packed_rows(view, prep.calls[0], csim.config.pe_in), padded)
+    skip = inputs.get(cmd.skip) if cmd.skip else None
+    out_dtype = program.tensors[cmd.output].dtype
+    expected = Emulator().run_conv(cmd, x, skip, out_dtype)
+    np.testing.assert_array_equal(csim.run_conv(cmd, view, skip, out_dtype), expected.astype(NUMPY_DTYPES[out_dtype]))

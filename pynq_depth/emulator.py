@@ -32,6 +32,21 @@ def quantize_input(program: Program, rgb: np.ndarray) -> np.ndarray:
     return np.stack([lut[c][rgb[..., c]] for c in range(3)], axis=-1)
 
 
+def quantize_input_into(program: Program, rgb: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`quantize_input` written into the first 3 channels of ``out`` (H, W, >= 3 int8), e.g. a
+    DMA buffer padded to the kernel's channel group (the other channels are left as they are: the
+    kernel ignores them); returns the (H, W, 3) view."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+    if rgb.shape[:2] != tuple(program.input_hw):
+        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, the program expects "
+                         f"{program.input_hw[1]}x{program.input_hw[0]}")
+    lut = program.input_lut
+    for c in range(3):
+        np.take(lut[c], rgb[..., c], out=out[..., c])
+    return out[..., :3]
+
+
 class ProgramRunner:
     """Executes programs; subclasses provide the convolution engine.
 
@@ -47,6 +62,11 @@ class ProgramRunner:
         self.config = config or default_config()
         #: Seconds spent per command in the last run, by command name.
         self.layer_times: dict[str, float] = {}
+
+    def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
+        """The network input of one frame (:func:`quantize_input`; the board driver writes it into
+        its resident DMA buffer)."""
+        return quantize_input(program, rgb)
 
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Execute one accelerator command (overridden by each backend)."""
@@ -75,7 +95,7 @@ class ProgramRunner:
         -------
         ndarray of int16 (Ho, Wo, 1), or dict of all tensors when ``trace``.
         """
-        tensors: dict[str, np.ndarray] = {"input": quantize_input(program, rgb)}
+        tensors: dict[str, np.ndarray] = {"input": self.input_tensor(program, rgb)}
         self.layer_times = {}
         for cmd in program.commands:
             start = time.perf_counter()

@@ -444,13 +444,47 @@ def prepare_program(program, config: HwConfig | None = None) -> dict[str, Prepar
             for cmd in program.conv_commands}
 
 
+def _owner_end(x: np.ndarray) -> int:
+    """Address one past the last byte of the array that owns ``x``'s memory."""
+    owner = x
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return int(owner.__array_interface__["data"][0]) + owner.nbytes
+
+
+def stream_view(x: np.ndarray, pe_in: int) -> np.ndarray | None:
+    """``x`` (H, W, C), 8-bit, as beats (H, W * ceil(C/pe_in)) without a copy, or None.
+
+    Works for a contiguous map with C a multiple of ``pe_in`` and for a channel slice
+    ``buf[:, :, :C]`` of a contiguous (H, W, ceil(C/pe_in) * pe_in) map (a kernel output
+    with unused lanes, or the network input quantised into a padded buffer).  The lanes
+    past C are then sent as they are: the kernel ignores them (their weights are zero;
+    depthwise lanes past ``n_out`` are not written).
+    """
+    h, w, c = x.shape
+    cp = _ceil(c, pe_in) * pe_in
+    if x.itemsize != 1 or x.size == 0:
+        return None
+    if cp == c and x.flags.c_contiguous:
+        return x.reshape(h, -1).view(_BEAT_DTYPE)
+    if x.strides != (w * cp, cp, 1):
+        return None
+    start = int(x.__array_interface__["data"][0])
+    if start + h * w * cp > _owner_end(x) or start % 8:
+        return None
+    full = np.lib.stride_tricks.as_strided(x, shape=(h, w * cp), strides=(w * cp, 1), writeable=False)
+    return full.view(np.uint8).view(_BEAT_DTYPE)
+
+
 def packed_rows(x: np.ndarray, call: Call, pe_in: int) -> np.ndarray:
     """The call's input rows as beats (in_h, in_w * cin_groups): a view of ``x`` when it is already
-    in the stream layout (whole width, all channels, channels a multiple of ``pe_in``, contiguous)."""
+    in the stream layout (whole width, all channels, channels padded to ``pe_in`` in memory:
+    :func:`stream_view`), else a packed copy."""
     h, w, c = x.shape
-    if (call.ix0 == 0 and call.ix1 == w and call.ci0 == 0 and call.ci1 == c and c % pe_in == 0
-            and x.flags.c_contiguous and x.itemsize == 1):
-        return x[call.iy0:call.iy1].reshape(call.iy1 - call.iy0, -1).view(_BEAT_DTYPE)
+    if call.ix0 == 0 and call.ix1 == w and call.ci0 == 0 and call.ci1 == c:
+        view = stream_view(x[call.iy0:call.iy1], pe_in)
+        if view is not None:
+            return view
     return pack_pixels(x[call.iy0:call.iy1, call.ix0:call.ix1, call.ci0:call.ci1], pe_in)
 
 

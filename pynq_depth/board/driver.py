@@ -37,7 +37,7 @@ import pynq
 
 from .. import protocol
 from ..config import HwConfig, default_config, load_config
-from ..emulator import NUMPY_DTYPES, ProgramRunner
+from ..emulator import NUMPY_DTYPES, ProgramRunner, quantize_input_into
 from ..program import ConvCmd, HostCmd, Program
 from . import BoardError, DmaError, KernelTimeout, OverlayError, overlay_stem
 
@@ -393,9 +393,10 @@ class FpgaBackend(ProgramRunner):
       transfers of :func:`pynq_depth.protocol.input_segments`: the pre-packed head
       from the resident buffer, then the activations.  A segment that already lies
       in a DMA buffer (a previous layer's output slot) is sent from where it is;
-      one the processor had to build (channel padding of the RGB input, rows
-      interleaved with the residual or partial sums, column tiles) is copied into a
-      staging buffer first.  Transfers longer than the DMA's length register are
+      one the processor had to build (rows interleaved with the residual or partial
+      sums, column tiles) is copied into a staging buffer first.  The frame is
+      quantised straight into a resident slot padded to ``pe_in`` channels
+      (:meth:`input_tensor`), so the first layer's rows need no packing.  Transfers longer than the DMA's length register are
       split.  With the packaged configuration that is 3 transfers per call
       (``perf.DMA_TRANSFERS_PER_CALL``).
     * Resize runs on the kernel (kind resize); concat writes straight into its
@@ -494,6 +495,10 @@ class FpgaBackend(ProgramRunner):
         heads: list[np.ndarray] = []
         head_beats = slot_beats = 0
         body_beats = out_beats = 1
+        h, w, c = program.tensors["input"].shape
+        cp = -(-c // self.config.pe_in) * self.config.pe_in
+        res.slot_at["input", 0] = (0, -(-h * w * cp // _BEAT))  # quantised straight into the stream layout
+        slot_beats = res.slot_at["input", 0][1]
         for cmd in program.commands:
             if isinstance(cmd, ConvCmd):
                 prep = res.preps[cmd.name]
@@ -557,6 +562,20 @@ class FpgaBackend(ProgramRunner):
         if isinstance(result, dict):
             return {name: np.array(value) for name, value in result.items()}
         return np.array(result)
+
+    def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
+        """Quantise the frame into its resident DMA slot, channels padded to ``pe_in`` (the first
+        layer's rows are then sent from there, no packing), and flush it."""
+        res = self._res
+        if res.program is not program or program.tensors["input"].dtype != "int8":
+            return super().input_tensor(program, rgb)
+        h, w, c = program.tensors["input"].shape
+        cp = -(-c // self.config.pe_in) * self.config.pe_in
+        s0, sn = res.slot_at["input", 0]
+        slot = res.arena[s0:s0 + sn]
+        x = quantize_input_into(program, rgb, np.asarray(slot).view(np.int8)[:h * w * cp].reshape(h, w, cp))
+        slot.flush()
+        return x
 
     def close(self) -> None:
         """Free the DMA buffers."""
