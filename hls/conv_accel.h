@@ -33,6 +33,10 @@
 //        per lane).  Since blocks hold a multiple of 8 lanes, a pixel's blocks
 //        together are exactly the HWC layout with channels padded to 8 (2 for
 //        partial sums): a tensor in that layout is streamed as it is.
+//      Input lanes past the layer's channels (the rest of the last group) are
+//      don't-care: their weights are zero, and depthwise lanes past n_out are
+//      written as zero, so the host streams channel-padded maps as they lie in
+//      memory (the quantised frame in a 3-of-8-channel DMA slot, kernel outputs).
 //      Padded row p (0 <= p < pad_t + in_h + pad_b) is needed by output row oy
 //      when p < oy*stride + k; padding rows/columns are zeros made on chip.
 // Output stream: per output pixel (row-major), per block, psum_out ? ceil(nl/2)
