@@ -392,8 +392,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every)
     try:
         result = train(cfg, args.output, resume=args.resume, imagenet=args.imagenet,
-                       pretrained=not args.no_pretrained, progress=True, stop_at=args.stop_at)
-    except (FileNotFoundError, ValueError) as exc:
+                       pretrained=not args.no_pretrained, progress=True, stop_at=args.stop_at, init=args.init)
+    except (FileNotFoundError, ValueError) as exc:  # includes CheckpointError
         raise CliError(str(exc)) from None
     losses = result["losses"]
     print(f"trained to step {result['step']} in {result['seconds']:.0f} s; "
@@ -512,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint")
     tr.add_argument("--stop-at", type=_positive, metavar="STEP",
                     help="end this run at STEP (schedule still follows --steps); continue later with --resume")
+    tr.add_argument("--init", metavar="CKPT",
+                    help="start a new run from a checkpoint's weights (fresh schedule), e.g. to fine-tune")
     tr.add_argument("--imagenet", metavar="PTH", help="ImageNet MobileNetV2 weights (default: the fetched cache)")
     tr.add_argument("--no-pretrained", action="store_true", help="random encoder initialisation")
     tr.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint to write")

@@ -89,12 +89,15 @@ def _freeze_batchnorm(model: torch.nn.Module) -> None:
 def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None,
           imagenet: str | Path | None = None, pretrained: bool = True,
           log: Callable[[str], None] = lambda s: print(s, file=sys.stderr), progress: bool = True,
-          stop_at: int | None = None) -> dict:
+          stop_at: int | None = None, init: str | Path | None = None) -> dict:
     """Train (or resume) and write checkpoints to ``output``.
 
     ``stop_at`` ends this run early at that step (checkpoint written) while the
     learning-rate schedule still follows ``cfg.steps``: a long CPU training can be
     split into several runs with ``resume`` and give the same result.
+
+    ``init`` starts a new run (fresh optimiser and schedule, this ``cfg``) from the
+    weights of an earlier checkpoint, e.g. to fine-tune at another resolution.
 
     Returns
     -------
@@ -114,6 +117,9 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
         cfg.size = tuple(saved.get("size", cfg.size))  # type: ignore[assignment]
         start_step = int(extra.get("step", 0))
         history = list(extra.get("losses", []))
+    elif init:
+        model, extra = load_checkpoint(init, spec=cfg.model)
+        log(f"initialised from {Path(init).name} (step {extra.get('step', '?')})")
     else:
         model = DepthModel(cfg.model)
         if pretrained:
