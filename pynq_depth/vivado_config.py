@@ -63,22 +63,24 @@ class Board:
     addr_bits: int
 
 
+#: Part numbers and name aliases come from the board table shared with the performance model.
+_BOARD_TABLE: dict = json.loads(Path(__file__).with_name("boards.json").read_text())["boards"]
+
 #: Boards the overlay can be built for.  HP ports are 64 bit on Zynq-7000; on
 #: MPSoC 128 is possible but 64 keeps one DMA configuration for all boards and
 #: already exceeds what the kernel's 64-bit stream consumes.
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
-        Board("pynq-z2", "xc7z020clg400-1", "*:pynq-z2:part0:*", "zynq7", 64, 32),
-        Board("ultra96-v2", "xczu3eg-sbva484-1-e", "*:ultra96v2:part0:*", "zynqmp", 64, 64),
-        Board("zcu104", "xczu7ev-ffvc1156-2-e", "*:zcu104:part0:*", "zynqmp", 64, 64),
-        Board("kv260", "xck26-sfvc784-2LV-c", "*:kv260_som:part0:*", "zynqmp", 64, 64),
+        Board("pynq-z2", _BOARD_TABLE["pynq-z2"]["part"], "*:pynq-z2:part0:*", "zynq7", 64, 32),
+        Board("ultra96-v2", _BOARD_TABLE["ultra96-v2"]["part"], "*:ultra96v2:part0:*", "zynqmp", 64, 64),
+        Board("zcu104", _BOARD_TABLE["zcu104"]["part"], "*:zcu104:part0:*", "zynqmp", 64, 64),
+        Board("kv260", _BOARD_TABLE["kv260"]["part"], "*:kv260_som:part0:*", "zynqmp", 64, 64),
     )
 }
 
-#: Other spellings accepted for ``BOARD=`` (the same as the performance model's boards.json).
-ALIASES: dict[str, str] = {"pynqz2": "pynq-z2", "z2": "pynq-z2", "ultra96v2": "ultra96-v2", "ultra96": "ultra96-v2",
-                           "kria": "kv260", "k26": "kv260"}
+#: Other spellings accepted for ``BOARD=``.
+ALIASES: dict[str, str] = {alias: name for name, entry in _BOARD_TABLE.items() for alias in entry.get("aliases", ())}
 
 
 def resolve_board(name: str) -> str:
