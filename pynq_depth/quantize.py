@@ -26,9 +26,6 @@ from .program import ConvCmd, HostCmd, Program, TensorInfo
 
 #: DenseDepth's target 1000/depth_cm lies in [1, 100]; int16 covers +-160 with 0.005 steps.
 DEPTH_OUTPUT_RANGE = 160.0
-#: Fraction of |values| kept inside the int8 range when calibrating (outliers clip).
-CALIBRATION_PERCENTILE = 99.99
-_PERCENTILE_SAMPLES = 1 << 20
 
 
 def fold_batchnorm(model: DepthModel, node: Node) -> tuple[np.ndarray, np.ndarray]:
@@ -59,16 +56,15 @@ def input_lut(scales: np.ndarray) -> np.ndarray:
     return np.clip(np.round(values / scales), -127, 127).astype(np.int8).T.copy()
 
 
-def _robust_max(values: torch.Tensor, generator: np.random.Generator) -> float:
-    flat = values.detach().abs().reshape(-1).numpy()
-    if flat.size > _PERCENTILE_SAMPLES:
-        flat = flat[generator.integers(0, flat.size, _PERCENTILE_SAMPLES)]
-    return float(np.percentile(flat, CALIBRATION_PERCENTILE)) if flat.size else 0.0
-
-
 def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int = 4,
-              progress: Callable[[int], None] | None = None) -> dict[str, float]:
-    """Run the float model on calibration images and return a robust |max| per tensor.
+              progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Run the float model on calibration images and return the |max| of every channel of every tensor.
+
+    The plain maximum, not a percentile: clipping the decoder's rare large
+    activations cost more depth accuracy than it gained in resolution (measured:
+    int8-vs-float AbsRel 0.02-0.09 at the 99.9th/99.99th percentile vs <= 0.02 at
+    the maximum on the packaged model); per-channel output scales (see
+    :func:`quantize_model`) keep one large channel from coarsening the others.
 
     Parameters
     ----------
@@ -82,8 +78,7 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
         Called with the number of images done after each batch.
     """
     model.eval()
-    generator = np.random.default_rng(0)
-    maxima: dict[str, float] = {}
+    maxima: dict[str, np.ndarray] = {}
     batch: list[np.ndarray] = []
     done = 0
 
@@ -93,7 +88,8 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
         with torch.no_grad():
             outputs = model(x, return_all=True)
         for name, value in outputs.items():
-            maxima[name] = max(maxima.get(name, 0.0), _robust_max(value, generator))
+            channel_max = value.detach().abs().amax(dim=(0, 2, 3)).double().numpy()
+            maxima[name] = np.maximum(maxima[name], channel_max) if name in maxima else channel_max
         done += len(batch)
         batch.clear()
         if progress:
@@ -111,7 +107,7 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
 
 
 def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
-                       out_scale: float) -> tuple[np.ndarray, np.ndarray]:
+                       out_scale: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weights in the accelerator layout with every input channel's scale folded in, and their scales.
 
     Returns
@@ -138,8 +134,8 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     ----------
     model : DepthModel
         Float model.
-    maxima : dict of str to float
-        Output of :func:`calibrate` (|max| per tensor name).
+    maxima : dict of str to array
+        Output of :func:`calibrate`: |max| per channel (or one number) per tensor name.
     input_hw : tuple of int
         Input size the program is built for.
     config : HwConfig, optional
@@ -150,6 +146,14 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     config = config or default_config()
     graph = model.graph(input_hw)
     q8 = (1 << (config.act_bits - 1)) - 1
+    # Per-channel output scales cost no hardware (the multiplier is per channel and the next conv folds
+    # input-channel scales into its weights), except where one scale per tensor is needed: ReLU6's clamp
+    # (one upper bound per layer) and tensors taking part in a residual add (one skip multiplier per layer).
+    residual_tensors = {n.residual for n in graph if n.residual is not None}
+
+    def channel_max(name: str, channels: int) -> np.ndarray:
+        return np.broadcast_to(np.asarray(maxima[name], dtype=np.float64), (channels,))
+
     tensors: dict[str, TensorInfo] = {
         "input": TensorInfo("input", (input_hw[0], input_hw[1], 3), "int8", input_scales().astype(np.float32)),
     }
@@ -175,10 +179,13 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             lo, hi = -32768, 32767
         elif node.act == "relu6":
             dtype = "uint8"
-            out_scale = max(min(6.0, maxima[node.output]), 1e-6) / 255.0
+            out_scale = max(min(6.0, float(channel_max(node.output, node.cout).max())), 1e-6) / 255.0
             lo, hi = 0, int(min(255, round(6.0 / out_scale)))
+        elif node.residual is None and node.output not in residual_tensors:
+            dtype, lo, hi = "int8", -128, 127
+            out_scale = np.maximum(channel_max(node.output, node.cout), 1e-6) / q8
         else:
-            dtype, out_scale = "int8", max(maxima[node.output], 1e-6) / q8
+            dtype, out_scale = "int8", max(float(channel_max(node.output, node.cout).max()), 1e-6) / q8
             lo, hi = -128, 127
         weight, bias = fold_batchnorm(model, node)
         effective, w_scale = _effective_weights(node, weight, src.scale.astype(np.float64), out_scale)
@@ -202,7 +209,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             cmd.skip, cmd.skip_mult, cmd.skip_shift = node.residual, int(skip_mult[0]), int(skip_shift[0])
         commands.append(cmd)
         tensors[node.output] = TensorInfo(node.output, node.out_shape, dtype,
-                                          np.full(node.cout, out_scale, dtype=np.float32))
+                                          np.broadcast_to(np.asarray(out_scale, np.float32), (node.cout,)).copy())
     return Program(arith_id=config.arith_id, model=model.spec.name, input_hw=tuple(input_hw),  # type: ignore[arg-type]
                    input_lut=input_lut(input_scales()), tensors=tensors, commands=commands, output="depth",
                    meta=dict(meta or {}))
@@ -259,7 +266,7 @@ def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray]
         weight, _ = fold_batchnorm(model, node)
         out_info = program.tensors[cmd.output]
         _, w_scale = _effective_weights(node, weight, program.tensors[cmd.input].scale.astype(np.float64),
-                                        float(out_info.scale[0]))
+                                        out_info.scale.astype(np.float64))
         accs = [conv_acc(t[cmd.input], cmd.weights, cmd.bias, cmd.kind, cmd.stride, cmd.pad) for t in ints]
         quant_mean = np.mean([a.reshape(-1, a.shape[-1]).mean(axis=0) for a in accs], axis=0)
         delta = np.round(float_mean / w_scale - quant_mean).astype(np.int64)
