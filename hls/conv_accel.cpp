@@ -170,6 +170,9 @@ void run_resize(hls::stream<pkt_t>& in, hls::stream<pkt_t>& out, lbuf_t lbuf, un
                 unsigned out_h, unsigned out_w, unsigned groups, bool sign) {
     rs_coef_t xtab[CONV_MAX_WIDTH];
     rs_coef_t ytab[CONV_MAX_WIDTH];
+    // LUTRAM (2 x 640 x 41 bits, ~820 LUTs): their BRAM36 went to the side DMA's FIFOs.
+#pragma HLS BIND_STORAGE variable = xtab type = ram_1p impl = lutram
+#pragma HLS BIND_STORAGE variable = ytab type = ram_1p impl = lutram
 RS_TABLES:
     for (unsigned i = 0; i < out_w + out_h; i++) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = 2 * CONV_MAX_WIDTH
@@ -237,13 +240,14 @@ RS_DROP:
 
 }  // namespace
 
-unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
+unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
                     unsigned in_h, unsigned in_w, unsigned pad_t, unsigned pad_b, unsigned pad_l,
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,
                     unsigned skip_mult, unsigned skip_shift, int lo, int hi, unsigned psum_in,
                     unsigned psum_out) {
 #pragma HLS INTERFACE mode = axis port = in
+#pragma HLS INTERFACE mode = axis port = side
 #pragma HLS INTERFACE mode = axis port = out
 #pragma HLS INTERFACE mode = s_axilite port = kind bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = stride bundle = control
@@ -442,15 +446,17 @@ OUT_ROWS:
                     }
                 }
             }
+            // Partial sums and the residual arrive on the second input (`side`, its own DMA),
+            // so the processor never interleaves them with the rows of `in`.
             if (active && j < pin_b) {
-                beat_t beat = in.read().data;
+                beat_t beat = side.read().data;
             PSUM_IN:
                 for (int q = 0; q < PSUM_PER_BEAT; q++) {
                     unsigned o = j * PSUM_PER_BEAT + q;
                     if (o < (unsigned)PE_OUT) pin[o] = (acc_t)beat.range(32 * q + 31, 32 * q);
                 }
             } else if (active && j < pin_b + skin_b) {
-                beat_t beat = in.read().data;
+                beat_t beat = side.read().data;
             SKIP_IN:
                 for (int q = 0; q < BEAT_BYTES; q++) {
                     unsigned o = (j - pin_b) * BEAT_BYTES + q;

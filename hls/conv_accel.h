@@ -23,16 +23,21 @@
 //        w[b*PE_OUT + o][t][g*PE_IN + i] in byte i (lanes past n_out zero).
 //      dw3x3: for group g < cin_groups, tap t < 9: one beat, byte i = weight
 //        of channel g*PE_IN + i at tap t.
-//   3. ROWS    for output row oy: first the input rows that row needs and that
-//        have not been sent yet (real rows only, in order; a row is in_w
-//        pixels x cin_groups beats, PE_IN channels per beat, zero-padded
-//        channels), then for every output pixel of the row and every block b
-//        (nl lanes: PE_OUT, or PE_IN for dw, the last block fewer), if psum_in
-//        ceil(nl/2) beats of int32 partial sums (lane 2j in bits 31..0, 2j+1 in
-//        63..32), then, if has_skip, ceil(nl/8) beats of the residual (one byte
-//        per lane).  Since blocks hold a multiple of 8 lanes, a pixel's blocks
-//        together are exactly the HWC layout with channels padded to 8 (2 for
-//        partial sums): a tensor in that layout is streamed as it is.
+//   3. ROWS    for output row oy: the input rows that row needs and that have
+//        not been sent yet (real rows only, in order; a row is in_w pixels x
+//        cin_groups beats, PE_IN channels per beat, zero-padded channels).
+//        The input stream carries nothing else: a tensor in the stream layout
+//        is sent as it lies in memory.
+// Side stream (second AXI-Stream input `side`, fed by its own MM2S-only DMA;
+//   empty unless psum_in or has_skip): for every output pixel (row-major) and
+//   every block b (nl lanes: PE_OUT, or PE_IN for dw, the last block fewer), if
+//   psum_in ceil(nl/2) beats of int32 partial sums (lane 2j in bits 31..0, 2j+1
+//   in 63..32), then, if has_skip, ceil(nl/8) beats of the residual (one byte
+//   per lane).  Since blocks hold a multiple of 8 lanes, with only one of the
+//   two this is exactly the HWC layout with channels padded to 2 (partial sums:
+//   the previous chunk's output) or 8 (residual): the buffer is sent as it is.
+//   The kernel reads the two inputs concurrently (rows on `in`, per-pixel beats
+//   on `side` inside the pixel pipeline), so both DMAs must be running.
 //      Input lanes past the layer's channels (the rest of the last group) are
 //      don't-care: their weights are zero, and depthwise lanes past n_out are
 //      written as zero, so the host streams channel-padded maps as they lie in
@@ -87,6 +92,7 @@ enum {
 /// \brief Run one call of one convolution layer (see the protocol above).
 ///
 /// \param in, out   AXI4-Stream ports (side-channel packets with TLAST).
+/// \param side      second input stream: partial sums and residual (see the protocol above).
 /// \param kind      CONV_KIND_*; stride 1 or 2 (resize: 1).
 /// \param in_h, in_w          real input rows/columns streamed in this call.
 /// \param pad_t, pad_b, pad_l, pad_r   zero padding (0 or 1) made on chip.
@@ -100,7 +106,7 @@ enum {
 /// \param psum_in             accumulators start from streamed partial sums (not bias).
 /// \param psum_out            write raw accumulators instead of requantised results.
 /// \return 0 or CONV_ERR_* bits.
-unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
+unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
                     unsigned in_h, unsigned in_w, unsigned pad_t, unsigned pad_b, unsigned pad_l,
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,

@@ -27,26 +27,34 @@ void pd_geometry(int* out) {
 
 /// \brief Run one kernel call on beat arrays.
 ///
-/// \param in        input beats (n_in of them); TLAST is set on the last, as a DMA would.
+/// \param in        beats of the `in` stream (n_in of them); TLAST is set on the last, as a DMA would.
+/// \param side      beats of the `side` stream (n_side of them; partial sums / residual).
 /// \param out       room for out_cap output beats.
 /// \param regs      PD_NUM_REGS register values.
 /// \param info      out: [0] output beats produced, [1] input beats left unread,
 ///                  [2] reads of an empty input stream, [3] index of the first
 ///                  output beat with TLAST (-1 if none), [4] beats with TLAST,
-///                  [5] output beats dropped because out_cap was too small.
+///                  [5] output beats dropped because out_cap was too small,
+///                  [6] side beats left unread, [7] reads of an empty side stream.
 /// \return the kernel's return value (0 or CONV_ERR_* bits).
-int pd_conv_call(const uint64_t* in, long n_in, uint64_t* out, long out_cap, const int* regs, long* info) {
-    hls::stream<pkt_t> sin("in"), sout("out");
-    for (long i = 0; i < n_in; i++) {
+static void fill(hls::stream<pkt_t>& s, const uint64_t* beats, long n) {
+    for (long i = 0; i < n; i++) {
         pkt_t p;
-        p.data = (unsigned long long)in[i];
+        p.data = (unsigned long long)beats[i];
         p.keep = -1;
         p.strb = -1;
-        p.last = i == n_in - 1;
-        sin.write(p);
+        p.last = i == n - 1;
+        s.write(p);
     }
+}
+
+int pd_conv_call(const uint64_t* in, long n_in, const uint64_t* side, long n_side, uint64_t* out, long out_cap,
+                 const int* regs, long* info) {
+    hls::stream<pkt_t> sin("in"), sside("side"), sout("out");
+    fill(sin, in, n_in);
+    fill(sside, side, n_side);
     const int* r = regs;
-    unsigned status = conv_accel(sin, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+    unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                                  r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]);
     long produced = 0, first_last = -1, n_last = 0, dropped = 0;
     while (!sout.empty()) {
@@ -68,6 +76,8 @@ int pd_conv_call(const uint64_t* in, long n_in, uint64_t* out, long out_cap, con
     info[3] = first_last;
     info[4] = n_last;
     info[5] = dropped;
+    info[6] = (long)sside.size();
+    info[7] = (long)sside.underflows;
     return (int)status;
 }
 

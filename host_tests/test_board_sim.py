@@ -87,12 +87,17 @@ def test_whole_network_on_example_photo_bit_exact():
         # program and reused by every layer and frame.
         memory = runner.board.memory
         allocations = memory.allocations
-        dma = runner.board.dma
-        counts: dict[str, tuple[int, int, int, int]] = {}
-        last = [(dma.mm2s.transfers, dma.mm2s.bytes, dma.s2mm.transfers, dma.s2mm.bytes)]
+        dma, side = runner.board.dma, runner.board.side_dma
+        counts: dict[str, tuple[int, ...]] = {}
+
+        def state():
+            return (dma.mm2s.transfers + side.mm2s.transfers, dma.mm2s.bytes + side.mm2s.bytes,
+                    dma.s2mm.transfers, dma.s2mm.bytes, side.mm2s.transfers)
+
+        last = [state()]
 
         def count(name, value):
-            now = (dma.mm2s.transfers, dma.mm2s.bytes, dma.s2mm.transfers, dma.s2mm.bytes)
+            now = state()
             counts[name] = tuple(a - b for a, b in zip(now, last[0]))
             last[0] = now
 
@@ -102,11 +107,16 @@ def test_whole_network_on_example_photo_bit_exact():
         # The driver moves exactly what the performance model counts, layer by layer.
         report = perf.model("pynq-z2", runner.config, size=tuple(program.input_hw), measure_cpu=False)
         assert [layer.name for layer in report.layers] == [c.name or c.output for c in program.commands]
+        side_calls = 0
         for layer, cmd in zip(report.layers, program.commands):
-            mm2s, mm2s_bytes, s2mm, s2mm_bytes = counts[cmd.output]
-            assert (mm2s + s2mm, mm2s_bytes, s2mm_bytes) == (
-                layer.calls * perf.DMA_TRANSFERS_PER_CALL, layer.in_bytes, layer.out_bytes), layer.name
+            mm2s, mm2s_bytes, s2mm, s2mm_bytes, side_transfers = counts[cmd.output]
+            assert (mm2s + s2mm, mm2s_bytes, s2mm_bytes) == (layer.transfers, layer.in_bytes, layer.out_bytes), \
+                layer.name
             assert s2mm == layer.calls
+            # 3 per call + 1 on the side DMA for every call with partial sums or a residual
+            assert layer.transfers == layer.calls * perf.DMA_TRANSFERS_PER_CALL + side_transfers, layer.name
+            side_calls += side_transfers
+        assert side_calls >= 10  # the residual layers (and chained chunks) use the side stream
     finally:
         runner.close()
     assert runner.board.memory.used == 0  # freed on close
@@ -167,10 +177,12 @@ def test_kernel_stalled_on_input_times_out_then_recovers(sim):
     np.testing.assert_array_equal(_run_layer(sim, program, inputs), _expected(program, inputs))
 
 
-@pytest.mark.parametrize("channel", ["mm2s", "s2mm"])
+@pytest.mark.parametrize("channel", ["mm2s", "s2mm", "side_mm2s"])
 def test_dma_error_bits_are_reported_and_a_retry_works(sim, channel):
     sim.timeout_s = SHORT_TIMEOUT_S
-    program, inputs = _layer(7, kind="pw1x1", h=5, w=9, cin=17, cout=9)
+    # with a residual: the call also uses the side DMA
+    program, inputs = _layer(7, kind="pw1x1", h=5, w=9, cin=17, cout=9, residual=True)
+    assert program.conv_commands[0].skip is not None
     sim.board.faults.dma_error = channel
     with pytest.raises(DmaError, match=r"DMASlvErr") as info:
         _run_layer(sim, program, inputs)
@@ -218,6 +230,24 @@ def test_bitstream_of_another_configuration_is_refused(tmp_path):
     bit = make_sim_overlay(tmp_path, hw_id="z2i8-h00000000")
     with pytest.raises(OverlayError, match=r"built for configuration z2i8-h00000000"):
         open_sim_runner(bitfile=bit)
+
+
+def test_overlay_without_the_side_dma_is_refused(tmp_path):
+    with pytest.raises(OverlayError, match=r"expected two AXI DMAs.*side stream"):
+        open_sim_runner(bitfile=make_sim_overlay(tmp_path / "a", side_dma_name=None))
+    with pytest.raises(OverlayError, match=r"MM2S-only"):
+        open_sim_runner(bitfile=make_sim_overlay(tmp_path / "b", side_s2mm=1))
+
+
+def test_residual_goes_through_the_side_dma(sim):
+    """The residual of a layer travels on the side DMA (one transfer, 2 beats of 16 lanes per pixel)."""
+    program, inputs = _layer(3, kind="pw1x1", h=6, w=10, cin=16, cout=16, residual=True)
+    side, main = sim.board.side_dma, sim.board.dma
+    before = (side.mm2s.transfers, side.mm2s.bytes, main.mm2s.transfers)
+    np.testing.assert_array_equal(_run_layer(sim, program, inputs), _expected(program, inputs))
+    ho, wo, _ = program.tensors["output"].shape
+    assert side.mm2s.transfers - before[0] == 1 and side.mm2s.bytes - before[1] == ho * wo * 2 * 8
+    assert main.mm2s.transfers - before[2] == 2  # head + rows only
 
 
 def test_hwh_with_another_ip_version_is_refused(tmp_path):

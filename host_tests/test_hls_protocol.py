@@ -66,6 +66,9 @@ def test_plan_covers_every_output_once_and_counts_match(seed):
                     if cmd.skip is not None and not call.psum_out else None)
             stream = protocol.build_input_stream(cmd, call, rows, psums, skip)
             assert stream.dtype == np.uint64 and stream.size == protocol.stream_beats(cmd, call)
+            side = protocol.build_side_stream(cmd, call, psums, skip)
+            assert side.dtype == np.uint64 and side.size == protocol.side_beats(cmd, call)
+            assert (side.size > 0) == (psums is not None or skip is not None)
         assert np.all(covered == 1)
 
 
@@ -88,3 +91,21 @@ def test_output_unpacking_int16():
     beats = buf.reshape(-1).view("<u8")
     assert beats.size == protocol.output_beats(call, "int16") == 4
     np.testing.assert_array_equal(protocol.unpack_output(beats, call, "int16"), values)
+
+
+def test_side_stream_is_sent_as_it_lies():
+    """Residual alone / partial sums alone: the side stream is a view of the tensor (no copy)."""
+    from pynq_depth.verify import random_layer_program
+
+    program, inputs = random_layer_program(np.random.default_rng(1), "pw1x1", h=4, w=5, cin=16, cout=16, pad=0,
+                                           stride=1, residual=True)
+    cmd, x = program.conv_commands[0], inputs["input"]
+    prep = protocol.prepare_layer(cmd, x.shape)
+    assert len(prep.calls) == 1 and protocol.side_beats(cmd, prep.calls[0]) == 4 * 5 * 2
+    buf = np.zeros((4, 5, 16), np.int8)  # a kernel output in its DMA slot
+    segments, side = protocol.input_segments(prep, 0, x, None, buf)
+    assert np.shares_memory(side, buf) and side.size == 4 * 5 * 2
+    assert segments[1].size == protocol.stream_beats(cmd, prep.calls[0]) - segments[0].size
+    psums = np.zeros(4 * 5 * 8, np.uint64)  # the previous chunk's output beats
+    call = protocol.Call(0, 16, 0, 16, 1, 2, 0, 5, 0, 5, 0, 0, 0, 4, 0, 0, 4)
+    assert np.shares_memory(protocol.pixel_extras(cmd, call, psums, None), psums)

@@ -123,11 +123,11 @@ def test_csim_beats_equal_model_bytes():
             self._layer = cmd.output
             return super().run_host(cmd, tensors, program)
 
-        def call_kernel(self, regs, stream, n_out_beats, where=""):
-            out = super().call_kernel(regs, stream, n_out_beats, where)
+        def call_kernel(self, regs, stream, n_out_beats, where="", side=None):
+            out = super().call_kernel(regs, stream, n_out_beats, where, side)
             with self._lock:
                 entry = self.beats.setdefault(self._layer, [0, 0, 0])
-                entry[0] += int(np.asarray(stream).size)
+                entry[0] += int(np.asarray(stream).size) + (0 if side is None else int(np.asarray(side).size))
                 entry[1] += int(out.size)
                 entry[2] += 1
             return out

@@ -36,7 +36,7 @@ TCLSH = shutil.which("tclsh")
 needs_tclsh = pytest.mark.skipif(TCLSH is None, reason="tclsh (Tcl 8.6) is not installed: the Vivado dry run needs it")
 
 #: Cell names of the block design (build_overlay.tcl's overlay::cells).
-PS, DMA, ACCEL = "/ps", "/axi_dma", "/conv_accel_0"
+PS, DMA, SIDE, ACCEL = "/ps", "/axi_dma", "/axi_dma_side", "/conv_accel_0"
 #: Family-specific PS names.
 PS_NAMES = {
     "zynq7": dict(vlnv="xilinx.com:ip:processing_system7:", clock_prop="CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ",
@@ -203,14 +203,26 @@ def test_block_design_and_bitstream_for_every_board(tmp_path, board):
     assert int(dma["CONFIG.c_s_axis_s2mm_tdata_width"]) == config.stream_bits
     assert int(dma["CONFIG.c_m_axi_mm2s_data_width"]) == int(dma["CONFIG.c_m_axi_s2mm_data_width"]) == 64
 
-    # the HLS IP by the configuration's VLNV; streams DMA -> accel -> DMA
+    # the side DMA: simple mode, MM2S only, same widths
+    assert run.cells[SIDE].startswith("xilinx.com:ip:axi_dma:")
+    side = run.props[SIDE]
+    assert side["CONFIG.c_include_sg"] == "0" and side["CONFIG.c_include_mm2s"] == "1"
+    assert side["CONFIG.c_include_s2mm"] == "0"
+    assert int(side["CONFIG.c_sg_length_width"]) == 26
+    assert int(side["CONFIG.c_m_axis_mm2s_tdata_width"]) == config.stream_bits
+    assert int(side["CONFIG.c_m_axi_mm2s_data_width"]) == 64
+
+    # the HLS IP by the configuration's VLNV; streams DMA -> accel -> DMA, side DMA -> accel side input
     assert run.cells[ACCEL] == config.vlnv
     assert (f"{DMA}/M_AXIS_MM2S", f"{ACCEL}/in_r") in run.intf_nets
+    assert (f"{SIDE}/M_AXIS_MM2S", f"{ACCEL}/side") in run.intf_nets
     assert (f"{ACCEL}/out_r", f"{DMA}/S_AXIS_S2MM") in run.intf_nets
 
     # register files reachable from the GP master, DMA masters reach the HP port
     assert run.reaches(names["gp"], f"{DMA}/S_AXI_LITE")
     assert run.reaches(names["gp"], f"{ACCEL}/s_axi_control")
+    assert run.reaches(names["gp"], f"{SIDE}/S_AXI_LITE")
+    assert run.reaches(f"{SIDE}/M_AXI_MM2S", names["hp"])
     assert run.reaches(f"{DMA}/M_AXI_MM2S", names["hp"])
     assert run.reaches(f"{DMA}/M_AXI_S2MM", names["hp"])
     assert not run.reaches(names["gp"], names["hp"])  # control and data paths stay separate
@@ -218,9 +230,10 @@ def test_block_design_and_bitstream_for_every_board(tmp_path, board):
     # one clock domain: the PS fabric clock drives every clock input; resets from the reset bridge
     clock_net = run.net_of(names["clk"])
     for pin in (*names["aclks"], f"{ACCEL}/ap_clk", f"{DMA}/s_axi_lite_aclk", f"{DMA}/m_axi_mm2s_aclk",
-                f"{DMA}/m_axi_s2mm_aclk"):
+                f"{DMA}/m_axi_s2mm_aclk", f"{SIDE}/s_axi_lite_aclk", f"{SIDE}/m_axi_mm2s_aclk"):
         assert pin in clock_net
     assert f"{ACCEL}/ap_rst_n" in run.net_of(f"{DMA}/axi_resetn")
+    assert f"{SIDE}/axi_resetn" in run.net_of(f"{DMA}/axi_resetn")
     # interrupts gathered to the PS
     irq_net = run.net_of(names["irq"])
     assert len(irq_net) == 2

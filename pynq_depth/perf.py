@@ -3,9 +3,10 @@
 The model follows the *shipped* kernel and driver protocol, not an ideal machine:
 
 * **Calls and beats** come from :func:`pynq_depth.protocol.plan_layer`,
-  :func:`~pynq_depth.protocol.stream_beats` and :func:`~pynq_depth.protocol.output_beats`
-  (the exact MM2S/S2MM transfer lengths of every call; the tests check them
-  against the beats the C-simulation backend really moves).
+  :func:`~pynq_depth.protocol.stream_beats`, :func:`~pynq_depth.protocol.side_beats`
+  and :func:`~pynq_depth.protocol.output_beats` (the exact MM2S (both DMAs) / S2MM
+  transfer lengths of every call; the tests check them against the beats the
+  C-simulation backend really moves).
 * **Kernel cycles** follow the loop structure of ``hls/conv_accel.cpp``: per call
   ``PARAMS`` (``n`` channels at II=2), ``WEIGHT_BEATS`` (one beat per cycle), then per
   output row the input rows it needs (one ``ROW_BEATS`` pipeline per padded row, *not*
@@ -16,7 +17,8 @@ The model follows the *shipped* kernel and driver protocol, not an ideal machine
   :class:`KernelTiming` (ASSUMPTIONS: there is no C-synthesis report in this environment;
   the numbers are typical of Vitis HLS at 100-150 MHz and are stated, not fitted).
 * **Memory**: the overlay has one 64-bit HP port for both DMA directions at the
-  kernel clock; DRAM is shared by both directions (peak x ``dram_efficiency``).
+  kernel clock (the second, MM2S-only DMA that feeds the kernel's ``side`` input
+  shares it); DRAM is shared by both directions (peak x ``dram_efficiency``).
   Stream-fed phases (constants, weights, row loads) run at
   ``max(cycles, bytes / bandwidth)``; output beats drain while the next pixels
   compute (``max`` over the pixel phase).
@@ -25,7 +27,8 @@ The model follows the *shipped* kernel and driver protocol, not an ideal machine
   *measured on this host* with the real NumPy code and multiplied by the board's
   ``cpu_factor`` (an assumption in ``boards.json``); resize runs on the kernel.
 * **Driver overhead** per call: register writes x MMIO cost + three DMA transfers
-  (start + wait each) + kernel start/done (assumed microseconds in ``boards.json``).
+  (start + wait each; a fourth on the side DMA for calls with partial sums or a
+  residual) + kernel start/done (assumed microseconds in ``boards.json``).
 * Per layer: ``accelerator + processor + overhead`` (the driver runs the calls
   one after another and packs each stream before starting it: nothing overlaps
   across calls).
@@ -57,8 +60,17 @@ from .program import ConvCmd
 BOARDS_PATH = Path(__file__).with_name("boards.json")
 #: Registers written per call (the kernel's AXI-Lite arguments).
 REGISTERS_PER_CALL = len(protocol.REGISTERS)
-#: DMA transfers per call: two MM2S segments (pre-packed head, activations) + one S2MM.
+#: DMA transfers per call: two MM2S segments (pre-packed head, activations) + one S2MM ...
 DMA_TRANSFERS_PER_CALL = 3
+#: ... + one MM2S transfer on the side DMA for a call with partial sums or a residual
+#: (``protocol.side_beats > 0``).
+SIDE_TRANSFERS_PER_SIDE_CALL = 1
+
+
+def call_transfers(cmd: ConvCmd, call: protocol.Call, config: HwConfig | None = None) -> int:
+    """DMA transfers the driver makes for one convolution call (both MM2S DMAs + S2MM)."""
+    side = protocol.side_beats(cmd, call, config) > 0
+    return DMA_TRANSFERS_PER_CALL + SIDE_TRANSFERS_PER_SIDE_CALL * side
 
 
 class BoardError(ConfigError):
@@ -92,7 +104,8 @@ class Board:
         """Driver time per kernel call: register writes, ``transfers`` DMA starts and waits, start/done.
 
         The shipped protocol uses 3 transfers per call (MM2S: the pre-packed constants + weights,
-        then the activations; S2MM: the output), see :data:`DMA_TRANSFERS_PER_CALL`.
+        then the activations; S2MM: the output), see :data:`DMA_TRANSFERS_PER_CALL`, and one more
+        on the side DMA when the call has partial sums or a residual (:func:`call_transfers`).
         """
         d = self.raw["driver_us"]
         return (registers * d["mmio_write"] + transfers * (d["dma_start"] + d["dma_wait"])
@@ -390,12 +403,10 @@ def call_cost(cmd: ConvCmd | None, call: protocol.Call, out_dtype: str, config: 
         pixel_in = 0
     else:
         cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes)
-        in_bytes = protocol.stream_beats(cmd, call, config) * 8
+        # both input DMAs (in + side) share the HP port
+        pixel_in = protocol.side_beats(cmd, call, config) * 8
+        in_bytes = protocol.stream_beats(cmd, call, config) * 8 + pixel_in
         out_bytes = protocol.output_beats(call, out_dtype) * 8
-        pixels = call.out_h * call.out_w
-        extra_beats = ((-(-call.n // 2)) if call.psum_in else 0) + \
-            ((-(-call.n // 8)) if (cmd.skip is not None and not call.psum_out) else 0)
-        pixel_in = pixels * extra_beats * 8
     load_in = in_bytes - pixel_in
     f = config.clock_mhz * 1e6
     hp = board.hp_bytes_per_s(config.clock_mhz)
@@ -441,7 +452,8 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -
     must do with the segments on the processor: nothing for the pre-packed head and for
     activations that are views of the input tensor (they already sit in DMA buffers), a copy
     into the DMA buffer for any segment the host had to build (channel padding, column
-    tiles, rows interleaved with partial sums / residual).  Unpacking and placing outputs
+    tiles, the side stream of a call with both partial sums and a residual; partial sums and
+    residual alone go to the side DMA as they lie).  Unpacking and placing outputs
     (a view for single-call layers) are part of ``run_layer``.  The input is held as the
     driver holds it (channels padded to ``pe_in`` in memory); the first layer also pays for
     quantising the frame into that buffer (``FpgaBackend.input_tensor``).
@@ -469,17 +481,25 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -
         frame = np.zeros((h, w, 3), dtype=np.uint8)
     prep = protocol.prepare_layer(cmd, layer.in_shape, config)
     ho, wo, cout = node.out_shape
-    skip = np.zeros((ho, wo, cout), dtype=np.int8) if cmd.skip is not None else None
-    largest_in = max(protocol.stream_beats(cmd, c, config) for c in prep.calls)
+    # the residual as the driver holds it: a kernel output, channels padded to a whole beat
+    skip_buf = np.zeros((ho, wo, -(-cout // 8) * 8), dtype=np.int8)
+    skip = skip_buf[:, :, :cout] if cmd.skip is not None else None
+    largest_in = max(protocol.stream_beats(cmd, c, config) + protocol.side_beats(cmd, c, config)
+                     for c in prep.calls)
     dma_in = np.zeros(largest_in, dtype=np.uint64)
     dma_out = {i: np.zeros(protocol.output_beats(c, layer.out_dtype), dtype=np.uint64)
                for i, c in enumerate(prep.calls)}
     counter = iter(())
 
-    def kernel(regs, segments, n_out, where):
+    def kernel(regs, segments, side, n_out, where):
         body = segments[1]
+        used = 0
         if not np.shares_memory(body, padded):
             dma_in[:body.size] = body.reshape(-1)  # built on the host: copied into the DMA buffer
+            used = body.size
+        if side is not None and not (np.shares_memory(side, skip_buf)
+                                     or any(np.shares_memory(side, o) for o in dma_out.values())):
+            dma_in[used:used + side.size] = side.reshape(-1)  # interleaved on the host: copied
         return dma_out[next(counter)]
 
     def run() -> None:
@@ -510,6 +530,8 @@ class LayerReport:
     out_bytes: int
     cycles: dict[str, int] = field(default_factory=dict)
     measured_s: float | None = None
+    #: DMA transfers of the layer (MM2S of both DMAs + S2MM).
+    transfers: int = 0
 
     @property
     def total_s(self) -> float:
@@ -528,6 +550,7 @@ class LayerReport:
              "compute_ms": self.compute_s * 1e3, "dma_ms": self.dma_s * 1e3, "accel_ms": self.accel_s * 1e3,
              "cpu_ms": self.cpu_s * 1e3, "overhead_ms": self.overhead_s * 1e3, "total_ms": self.total_s * 1e3,
              "bottleneck": self.bottleneck, "dma_in_bytes": self.in_bytes, "dma_out_bytes": self.out_bytes,
+             "dma_transfers": self.transfers,
              "cycles": dict(self.cycles)}
         if self.measured_s is not None:
             d["measured_ms"] = self.measured_s * 1e3
@@ -611,8 +634,9 @@ def estimate_resources(config: HwConfig, board: Board, variant: Variant = SHIPPE
     per-lane 9x9/20x9-bit products (3 per lane) are mapped to fabric (about 2.5k LUTs).
     BRAM36 (512 x 72 each): the weight buffer is ``pe_out`` memories of ``wbuf_words`` x
     ``8*pe_in`` bits; the line buffer 3 rows x 3 banks of ``lb_row_words / 3`` x ``9*pe_in``
-    bits (act_t is 9 bits); the two resize coefficient tables ``max_width`` x 41 bits (1 each);
-    the per-channel constants (``max_out`` x 70 bits) are LUTRAM; the AXI DMA's FIFOs about 4.
+    bits (act_t is 9 bits); the per-channel constants (``max_out`` x 70 bits) and the two resize
+    coefficient tables (``max_width`` x 41 bits each, 52 kbit for 640: ~820 LUTs as 64x1 LUTRAM) are
+    LUTRAM; the AXI DMA's FIFOs about 4, the side (MM2S-only) DMA about 2.
     """
     cfg, lanes = _variant_config(config, variant)
     g = geometry(cfg)
@@ -626,8 +650,8 @@ def estimate_resources(config: HwConfig, board: Board, variant: Variant = SHIPPE
 
     wbuf = lanes * bram36(g.wbuf_words, 8 * g.pe_in)
     lbuf = LB_ROWS * (2 if variant.overlap_loads else 1) * LB_BANKS * bram36(g.lb_bank_words, 9 * g.pe_in)
-    tables = 2 * bram36(g.max_width, 41)
-    dma = 4
+    tables = 0  # LUTRAM (BIND_STORAGE in run_resize): their BRAM36 went to the side DMA
+    dma = 4 + 2
     bram = wbuf + lbuf + tables + dma
     return {
         "dsp": dsp, "dsp_budget": board.dsp, "dsp_detail": {"mac_array": mac, "requant": requant, "address": address},
@@ -673,6 +697,8 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
     cfg, lanes = _variant_config(config, variant)
     clock = cfg.clock_mhz
     call_us = board.call_overhead_us(transfers=DMA_TRANSFERS_PER_CALL) * variant.call_overhead_scale
+    d = board.driver_us
+    side_us = (d["dma_start"] + d["dma_wait"]) * SIDE_TRANSFERS_PER_SIDE_CALL * variant.call_overhead_scale
     layers = []
     for layer in network_layers(spec.name, hw):  # type: ignore[arg-type]
         key = (layer.name, layer.in_shape, cfg.hw_id)
@@ -697,7 +723,7 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
                 cost = call_cost(None, rcall, "int8", cfg, board, timing, variant, lanes)
                 layers.append(LayerReport(layer.name, layer.kind, 0, 1, cost.total_cycles / (clock * 1e6),
                                           cost.dma_seconds, cost.seconds, 0.0, call_us * 1e-6, cost.in_bytes,
-                                          cost.out_bytes, dict(cost.cycles)))
+                                          cost.out_bytes, dict(cost.cycles), transfers=DMA_TRANSFERS_PER_CALL))
                 continue
             from .arith import resize_bilinear
 
@@ -710,6 +736,7 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
         cpu *= variant.cpu_scale
         calls = protocol.plan_layer(layer.cmd, layer.in_shape, cfg)
         costs = [call_cost(layer.cmd, c, layer.out_dtype, cfg, board, timing, variant, lanes) for c in calls]
+        side_calls = sum(protocol.side_beats(layer.cmd, c, cfg) > 0 for c in calls)
         cycles: dict[str, int] = {}
         for cost in costs:
             for k, v in cost.cycles.items():
@@ -718,8 +745,9 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
         layers.append(LayerReport(
             name=layer.name, kind=layer.kind, macs=layer.node.macs, calls=len(calls), compute_s=compute,
             dma_s=sum(c.dma_seconds for c in costs), accel_s=sum(c.seconds for c in costs), cpu_s=cpu,
-            overhead_s=len(calls) * call_us * 1e-6, in_bytes=sum(c.in_bytes for c in costs),
-            out_bytes=sum(c.out_bytes for c in costs), cycles=cycles))
+            overhead_s=(len(calls) * call_us + side_calls * side_us) * 1e-6, in_bytes=sum(c.in_bytes for c in costs),
+            out_bytes=sum(c.out_bytes for c in costs), cycles=cycles,
+            transfers=sum(call_transfers(layer.cmd, c, cfg) for c in calls)))
     return Report(board=board, config=cfg, model=spec.name, input_hw=hw, variant=variant,  # type: ignore[arg-type]
                   layers=layers, resources=estimate_resources(config, board, variant), clock_mhz=clock,
                   peak_macs_per_cycle=cfg.pe_in * lanes)
@@ -848,9 +876,10 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
         SHIPPED,
         Variant("A: C driver / command queue (call overhead /10)", call_overhead_scale=0.1),
         Variant("D: row loads overlap compute", overlap_loads=True),
-        Variant("F': no processor work in convolutions (SG DMA)", cpu_scale=0.0),
+        Variant("F'': no processor work left in convolutions (per-call Python, frame quantisation)",
+                cpu_scale=0.0),
         Variant("G: concat fused into row loads", host_ops_on_accel=True),
-        Variant("A+D+F'+G", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
+        Variant("A+D+F''+G", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
     ]
     if fast_clock > config.clock_mhz:
         out.append(Variant(f"kernel clock {fast_clock:g} MHz", clock_mhz=fast_clock))

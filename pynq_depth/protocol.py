@@ -9,15 +9,18 @@ the PYNQ board driver so that both speak exactly the same protocol:
   buffer (chained through int32 partial sums), and column tiles whose padded
   rows fit the line buffer.  Rows are never tiled: the kernel keeps three rows.
 * :func:`registers` gives the AXI-Lite register values of a call.
-* :func:`build_input_stream` packs constants, weights, input rows and per-pixel
-  extras (partial sums, residual) into 64-bit beats in the order the kernel
-  reads them; :func:`output_beats` / :func:`unpack_output` do the other side.
+* :func:`build_input_stream` packs constants, weights and input rows into
+  64-bit beats in the order the kernel reads them from its ``in`` stream;
+  :func:`build_side_stream` gives the per-pixel extras (partial sums,
+  residual) of its second input ``side`` (fed by a second, MM2S-only DMA);
+  :func:`output_beats` / :func:`unpack_output` do the other side.
 
 Stream summary (see ``hls/conv_accel.h`` for the authoritative text): input =
-``2*pe_out`` constant beats, weight beats, then per output row the input rows it
-newly needs (``in_w * cin_groups`` beats each, ``pe_in`` channels per beat) and
-per output pixel ``ceil(n/2)`` partial-sum beats and ``ceil(n/8)`` residual
-beats when enabled.  Output = per pixel ``ceil(n*bytes/8)`` beats (int32 pairs
+``2*pe_out`` constant beats, weight beats, then the input rows in order
+(``in_w * cin_groups`` beats each, ``pe_in`` channels per beat); side = per
+output pixel and output block ``ceil(nl/2)`` partial-sum beats and
+``ceil(nl/8)`` residual beats when enabled (with only one of them: the tensor's
+own layout, sent without a copy).  Output = per pixel ``ceil(n*bytes/8)`` beats (int32 pairs
 for partial sums); TLAST on the final beat.
 
 Padding is made on chip (registers ``pad_t/b/l/r``), so ``pw1x1`` with
@@ -295,7 +298,7 @@ def rows_before(call: Call, stride: int, k: int) -> np.ndarray:
 
 def build_input_stream(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.ndarray | None = None,
                        skip: np.ndarray | None = None, config: HwConfig | None = None) -> np.ndarray:
-    """All input beats of one call, in kernel read order.
+    """The beats of the call's ``in`` stream (constants, weights, rows), in kernel read order.
 
     Parameters
     ----------
@@ -303,13 +306,24 @@ def build_input_stream(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.nda
         The layer and the call.
     rows : ndarray of uint64, shape (in_h, in_w * cin_groups)
         The call's input rows packed by :func:`pack_pixels`.
-    psums : ndarray of int32 (out_h, out_w, n), optional
+    psums, skip : ignored
+        Accepted for symmetry with :func:`build_side_stream` (they travel on ``side``).
+    """
+    head = [pack_params(cmd, call, config), pack_weights(cmd, call, config)]
+    return np.concatenate(head + [rows.reshape(-1)])
+
+
+def build_side_stream(cmd: ConvCmd, call: Call, psums: np.ndarray | None = None, skip: np.ndarray | None = None,
+                      config: HwConfig | None = None) -> np.ndarray:
+    """The beats of the call's ``side`` stream (empty when it has no partial sums and no residual).
+
+    psums : ndarray of int32 (out_h, out_w, n) or their beats, optional
         Partial sums from the previous chunk (when ``call.psum_in``).
     skip : ndarray of int8/uint8 (out_h, out_w, n), optional
         Residual tile (for the last chunk of a layer with a skip).
     """
-    head = [pack_params(cmd, call, config), pack_weights(cmd, call, config)]
-    return np.concatenate(head + [stream_body(cmd, call, rows, psums, skip, config)])
+    side = pixel_extras(cmd, call, psums, skip, config)
+    return np.zeros(0, dtype=_BEAT_DTYPE) if side is None else side.reshape(-1)
 
 
 def pixel_extras(cmd: ConvCmd, call: Call, psums: np.ndarray | None, skip: np.ndarray | None,
@@ -321,41 +335,19 @@ def pixel_extras(cmd: ConvCmd, call: Call, psums: np.ndarray | None, skip: np.nd
             raise ProtocolError("partial sums missing for a chained chunk")
         parts.append(pack_psums(psums) if psums.dtype != _BEAT_DTYPE else psums)
     if skip is not None:
-        parts.append(pack_pixels(skip, 8))  # 8 lanes per beat
+        view = stream_view(skip, 8) if skip.dtype != _BEAT_DTYPE else skip
+        parts.append(pack_pixels(skip, 8) if view is None else view)  # 8 lanes per beat
     if not parts:
         return None
+    if len(parts) == 1:  # the tensor's own layout: no copy
+        return parts[0].reshape(call.out_h, call.out_w, -1)
     parts = [p.reshape(call.out_h, call.out_w, -1) for p in parts]
-    if len(parts) == 1:
-        return parts[0]
     bl = block_lanes(cmd, config)
     pieces = []
     for b0 in range(0, call.n, bl):  # interleave per block: its psum beats, then its skip beats
         pieces.append(parts[0][:, :, b0 // 2:_ceil(min(call.n, b0 + bl), 2)])
         pieces.append(parts[1][:, :, b0 // 8:_ceil(min(call.n, b0 + bl), 8)])
     return np.concatenate(pieces, axis=2)
-
-
-def stream_body(cmd: ConvCmd, call: Call, rows: np.ndarray, psums: np.ndarray | None = None,
-                skip: np.ndarray | None = None, config: HwConfig | None = None) -> np.ndarray:
-    """The beats after the constants and weights: input rows interleaved with per-pixel extras.
-
-    Without partial sums or a residual this is ``rows`` itself (no copy).
-    """
-    per_pixel = pixel_extras(cmd, call, psums, skip, config)
-    if per_pixel is None:
-        return rows.reshape(-1)
-    per_row = per_pixel.reshape(call.out_h, -1)
-    k = 1 if cmd.kind == "pw1x1" else 3
-    marks = rows_before(call, cmd.stride, k)
-    steps = np.diff(marks)
-    if rows.size and np.all(steps == steps[0]) and marks[-1] == rows.shape[0]:
-        # the same number of new rows before every output row (pw1x1 without padding): one copy
-        return np.concatenate([rows.reshape(call.out_h, -1), per_row], axis=1).reshape(-1)
-    parts = []
-    for oy in range(call.out_h):
-        parts.append(rows[marks[oy]:marks[oy + 1]].reshape(-1))
-        parts.append(per_row[oy])
-    return np.concatenate(parts)
 
 
 def output_beats(call: Call, out_dtype: str) -> int:
@@ -378,15 +370,20 @@ def unpack_output(beats: np.ndarray, call: Call, out_dtype: str) -> np.ndarray:
 
 
 def stream_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> int:
-    """Exact number of input beats of a call (the MM2S transfer length / 8)."""
+    """Exact number of beats of a call's ``in`` stream (its MM2S transfers / 8)."""
     g = geometry(config or default_config())
     cg = _ceil(call.ci1 - call.ci0, g.pe_in)
     k = 1 if cmd.kind == "pw1x1" else 3
     weights = 9 * cg if cmd.kind == "dw3x3" else _ceil(call.n, g.pe_out) * k * k * cg * g.pe_out
     rows = (call.iy1 - call.iy0) * (call.ix1 - call.ix0) * cg
+    return PARAM_BEATS_PER_LANE * call.n + weights + rows
+
+
+def side_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> int:
+    """Exact number of beats of a call's ``side`` stream (the side DMA's transfer / 8; 0: none)."""
     extra = (_ceil(call.n, 2) if call.psum_in else 0) + (_ceil(call.n, 8) if cmd.skip is not None
                                                           and not call.psum_out else 0)
-    return PARAM_BEATS_PER_LANE * call.n + weights + rows + call.out_h * call.out_w * extra
+    return call.out_h * call.out_w * extra
 
 
 def describe_geometry(config: HwConfig | None = None) -> KernelGeometry:
@@ -489,18 +486,22 @@ def packed_rows(x: np.ndarray, call: Call, pe_in: int) -> np.ndarray:
 
 
 def input_segments(prep: PreparedLayer, index: int, x: np.ndarray, psums: np.ndarray | None = None,
-                   skip: np.ndarray | None = None) -> list[np.ndarray]:
-    """The input stream of call ``index`` as consecutive beat arrays: [head, body].
+                   skip: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The streams of call ``index``: ([head, rows] for ``in``, side beats or None).
 
-    ``head`` is the pre-packed constants + weights; ``body`` is a view of ``x``
-    when the call has no per-pixel extras and ``x`` is in the stream layout,
-    otherwise the rows interleaved with partial sums / residual (a copy).  A
-    driver sends the segments as consecutive MM2S transfers (the kernel ignores
-    TLAST on its input), so no segment that is already in a DMA buffer is copied.
+    ``head`` is the pre-packed constants + weights; ``rows`` is a view of ``x``
+    when ``x`` is in the stream layout (whole width, all channels), else a packed
+    copy.  ``side`` carries the partial sums (the previous call's output beats)
+    or the residual (a kernel output in its slot) as they lie, without a copy;
+    only a call with both (the last chunk of a chained layer with a residual)
+    interleaves them per block on the processor.  A driver sends the ``in``
+    segments as consecutive MM2S transfers (the kernel ignores TLAST on its
+    input) and ``side`` through the second DMA at the same time.
     """
     call = prep.calls[index]
     rows = packed_rows(x, call, prep.pe_in)
-    return [prep.heads[index], stream_body(prep.cmd, call, rows, psums, skip, prep.config)]
+    side = pixel_extras(prep.cmd, call, psums, skip, prep.config)
+    return [prep.heads[index], rows.reshape(-1)], (None if side is None else side.reshape(-1))
 
 
 class _Where:
@@ -521,8 +522,9 @@ class _Where:
 
 def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, kernel,
               result_dtype=None) -> np.ndarray:
-    """Run one layer through ``kernel(regs, segments, n_out_beats, where) -> beats`` (the host side
-    shared by the csim backend, the board driver and the performance model's measurement).
+    """Run one layer through ``kernel(regs, segments, side, n_out_beats, where) -> beats`` (the host
+    side shared by the csim backend, the board driver and the performance model's measurement).
+    ``segments`` feed the kernel's ``in`` stream, ``side`` (None or beats) its ``side`` stream.
 
     ``regs`` holds the :data:`REGISTERS` (and ``_out_beats``, a copy of the third argument).
     A call that writes every output channel and column returns its output as a
@@ -541,8 +543,8 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
         skip_tile = None
         if regs["has_skip"]:
             skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
-        segments = input_segments(prep, i, x, psums if call.psum_in else None, skip_tile)
-        beats = kernel(regs, segments, regs["_out_beats"], _Where(cmd.name, call))
+        segments, side = input_segments(prep, i, x, psums if call.psum_in else None, skip_tile)
+        beats = kernel(regs, segments, side, regs["_out_beats"], _Where(cmd.name, call))
         if call.psum_out:
             psums = beats if call.n % 2 == 0 else unpack_output(beats, call, out_dtype)
             continue

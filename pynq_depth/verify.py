@@ -362,6 +362,7 @@ def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None
             psums = _prefix_psums(cmd, call, x) if call.psum_in else None
             skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] if regs["has_skip"] else None
             stream = protocol.build_input_stream(cmd, call, rows, psums, skip_tile, config)
+            side = protocol.build_side_stream(cmd, call, psums, skip_tile, config)
             value = expected_call_output(cmd, call, x, skip, out_dtype)
             if call.psum_out:
                 expected = protocol.pack_psums(value).reshape(-1)
@@ -373,9 +374,11 @@ def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None
                 expected = buf.astype(buf.dtype.newbyteorder("<")).reshape(-1).view("<u8")
             assert expected.size == protocol.output_beats(call, out_dtype)
             assert stream.size == protocol.stream_beats(cmd, call, config)
-            header = b"PDV1" + struct.pack("<i", len(regs)) + np.array(list(regs.values()), "<i4").tobytes()
-            header += struct.pack("<qq", stream.size, expected.size)
+            assert side.size == protocol.side_beats(cmd, call, config)
+            header = b"PDV2" + struct.pack("<i", len(regs)) + np.array(list(regs.values()), "<i4").tobytes()
+            header += struct.pack("<qqq", stream.size, side.size, expected.size)
             (outdir / f"case_{count:04d}.bin").write_bytes(header + stream.astype("<u8").tobytes()
+                                                           + side.astype("<u8").tobytes()
                                                            + expected.astype("<u8").tobytes())
             count += 1
     return count

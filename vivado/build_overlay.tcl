@@ -1,4 +1,4 @@
-# Vivado 2023.1 build of the pynq-depth overlay: Zynq PS + AXI DMA + conv_accel.
+# Vivado 2023.1 build of the pynq-depth overlay: Zynq PS + 2 AXI DMAs + conv_accel.
 #
 #   make                                   # from the repo root: HLS IP, then this script
 #   vivado -mode batch -source vivado/build_overlay.tcl \
@@ -12,10 +12,13 @@
 # Block design (one clock domain, the PS fabric clock at ::cfg::CLOCK_MHZ):
 #
 #   PS GP master --smartconnect--+--> axi_dma/S_AXI_LITE
+#                                +--> axi_dma_side/S_AXI_LITE
 #                                +--> conv_accel/s_axi_control
-#   axi_dma/M_AXIS_MM2S --> conv_accel input stream
+#   axi_dma/M_AXIS_MM2S --> conv_accel input stream (in)
+#   axi_dma_side/M_AXIS_MM2S --> conv_accel side stream (partial sums, residual)
 #   conv_accel output stream (TLAST) --> axi_dma/S_AXIS_S2MM
-#   axi_dma/M_AXI_MM2S, M_AXI_S2MM --smartconnect--> PS HP slave --> DDR
+#   axi_dma/M_AXI_MM2S, M_AXI_S2MM, axi_dma_side/M_AXI_MM2S
+#                                --smartconnect--> PS HP slave --> DDR
 #   DMA and accelerator interrupts --xlconcat--> PS fabric interrupt
 #
 # Results: <build>/<overlay>.bit and .hwh, published to ::cfg::OVERLAYS_DIR as
@@ -30,7 +33,7 @@ namespace eval overlay {
     # which finds the IPs by VLNV in the .hwh).
     variable project_name pynq_depth
     variable bd_name pynq_depth_bd
-    variable cells {ps ps dma axi_dma accel conv_accel_0 reset rst_fclk0 ctrl_ic ctrl_smc data_ic data_smc irq irq_concat}
+    variable cells {ps ps dma axi_dma side_dma axi_dma_side accel conv_accel_0 reset rst_fclk0 ctrl_ic ctrl_smc data_ic data_smc irq irq_concat}
 }
 
 proc overlay::fail {msg} {
@@ -199,21 +202,33 @@ proc overlay::create_block_design {} {
         CONFIG.c_addr_width $::cfg::DMA_ADDR_BITS \
     ]]
 
+    # The second DMA, MM2S only, feeds the kernel's `side` stream (partial sums and
+    # residual, sent from where they lie while `in` streams the rows).
+    set side_dma [overlay::add_ip axi_dma [overlay::cell_name side_dma] [list \
+        CONFIG.c_include_sg {0} \
+        CONFIG.c_sg_length_width $::cfg::DMA_LENGTH_BITS \
+        CONFIG.c_include_mm2s {1} \
+        CONFIG.c_include_s2mm {0} \
+        CONFIG.c_m_axi_mm2s_data_width $::cfg::DMA_MM_BITS \
+        CONFIG.c_m_axis_mm2s_tdata_width $::cfg::STREAM_BITS \
+        CONFIG.c_addr_width $::cfg::DMA_ADDR_BITS \
+    ]]
+
     set accel [create_bd_cell -type ip -vlnv $::cfg::HLS_VLNV [overlay::cell_name accel]]
 
     # One reset bridge for the single fabric clock domain.
     set reset [overlay::add_ip proc_sys_reset [overlay::cell_name reset]]
 
-    # Control path: 1 master (PS) to 2 register files.  Data path: 2 DMA masters
+    # Control path: 1 master (PS) to 3 register files.  Data path: 3 DMA masters
     # to 1 HP port.  SmartConnect converts AXI4 to the Zynq-7000's AXI3 HP/GP.
-    set ctrl_ic [overlay::add_ip smartconnect [overlay::cell_name ctrl_ic] [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {2}]]
-    set data_ic [overlay::add_ip smartconnect [overlay::cell_name data_ic] [list CONFIG.NUM_SI {2} CONFIG.NUM_MI {1}]]
+    set ctrl_ic [overlay::add_ip smartconnect [overlay::cell_name ctrl_ic] [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {3}]]
+    set data_ic [overlay::add_ip smartconnect [overlay::cell_name data_ic] [list CONFIG.NUM_SI {3} CONFIG.NUM_MI {1}]]
 
     # --- clock and reset ---------------------------------------------------
     set clk [dict get $ps clk]
     set clocked [list [dict get $ps gp_aclk] [dict get $ps hp_aclk] \
                      [overlay::named_pin $reset/slowest_sync_clk]]
-    foreach cell [list $dma $accel $ctrl_ic $data_ic] {
+    foreach cell [list $dma $side_dma $accel $ctrl_ic $data_ic] {
         set pins [overlay::cell_pins $cell clk I]
         if {![llength $pins]} { overlay::fail "$cell has no clock input" }
         lappend clocked {*}$pins
@@ -223,7 +238,7 @@ proc overlay::create_block_design {} {
     # Interconnects take interconnect_aresetn so they leave reset before the
     # endpoints they serve (proc_sys_reset's sequencing).
     set peripheral_rst {}
-    foreach cell [list $dma $accel] {
+    foreach cell [list $dma $side_dma $accel] {
         lappend peripheral_rst {*}[overlay::cell_pins $cell rst I]
     }
     connect_bd_net [overlay::named_pin $reset/peripheral_aresetn] {*}$peripheral_rst
@@ -235,13 +250,17 @@ proc overlay::create_block_design {} {
 
     # --- streams -------------------------------------------------------------
     # The HLS IP's stream ports are found by direction, not name (Vitis HLS
-    # renames C++ keywords such as `in`/`out`).
+    # renames C++ keywords such as `in`/`out`); of the two inputs, `side` is
+    # the one named side (not a keyword: kept), the other is `in`.
     set axis {VLNV =~ "xilinx.com:interface:axis_rtl:*"}
-    set accel_in [overlay::one_intf_pin $accel "MODE == Slave && $axis" "input stream"]
+    set accel_side [overlay::one_intf_pin $accel "MODE == Slave && $axis && NAME =~ side*" "side input stream"]
+    set accel_in [overlay::one_intf_pin $accel "MODE == Slave && $axis && NAME !~ side*" "input stream"]
     set accel_out [overlay::one_intf_pin $accel "MODE == Master && $axis" "output stream"]
     overlay::check_stream $accel_in "accelerator input"
+    overlay::check_stream $accel_side "accelerator side input"
     overlay::check_stream $accel_out "accelerator output"
     connect_bd_intf_net [overlay::named_intf_pin $dma/M_AXIS_MM2S] $accel_in
+    connect_bd_intf_net [overlay::named_intf_pin $side_dma/M_AXIS_MM2S] $accel_side
     connect_bd_intf_net $accel_out [overlay::named_intf_pin $dma/S_AXIS_S2MM]
 
     # --- control path --------------------------------------------------------
@@ -249,18 +268,20 @@ proc overlay::create_block_design {} {
     set accel_ctrl [overlay::one_intf_pin $accel "MODE == Slave && $aximm" "AXI-Lite control port"]
     connect_bd_intf_net [dict get $ps gp] [overlay::named_intf_pin $ctrl_ic/S00_AXI]
     connect_bd_intf_net [overlay::named_intf_pin $ctrl_ic/M00_AXI] [overlay::named_intf_pin $dma/S_AXI_LITE]
-    connect_bd_intf_net [overlay::named_intf_pin $ctrl_ic/M01_AXI] $accel_ctrl
+    connect_bd_intf_net [overlay::named_intf_pin $ctrl_ic/M01_AXI] [overlay::named_intf_pin $side_dma/S_AXI_LITE]
+    connect_bd_intf_net [overlay::named_intf_pin $ctrl_ic/M02_AXI] $accel_ctrl
 
     # --- data path -----------------------------------------------------------
     connect_bd_intf_net [overlay::named_intf_pin $dma/M_AXI_MM2S] [overlay::named_intf_pin $data_ic/S00_AXI]
     connect_bd_intf_net [overlay::named_intf_pin $dma/M_AXI_S2MM] [overlay::named_intf_pin $data_ic/S01_AXI]
+    connect_bd_intf_net [overlay::named_intf_pin $side_dma/M_AXI_MM2S] [overlay::named_intf_pin $data_ic/S02_AXI]
     connect_bd_intf_net [overlay::named_intf_pin $data_ic/M00_AXI] [dict get $ps hp]
 
     # --- interrupts ----------------------------------------------------------
     # The driver polls, so these are not required; wiring them keeps the .hwh
     # complete and lets a later driver sleep on an interrupt instead.
     set sources {}
-    foreach cell [list $dma $accel] {
+    foreach cell [list $dma $side_dma $accel] {
         lappend sources {*}[overlay::cell_pins $cell intr O]
     }
     if {[llength $sources]} {

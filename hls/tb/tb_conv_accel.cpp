@@ -6,10 +6,12 @@
 // The expected output beats in those files come from the NumPy emulator
 // (pynq_depth/arith.py), never from this kernel, so a pass is an independent
 // bit-exactness check.  File layout (little-endian):
-//   char magic[4] = "PDV1"; int32 n_regs; int32 regs[n_regs];
-//   int64 n_in; int64 n_out; uint64 in[n_in]; uint64 expected[n_out]
-// Every output beat is compared, TLAST must be on the last beat only, and the
-// kernel must consume exactly n_in beats.  Exit status 0 = all cases passed.
+//   char magic[4] = "PDV2"; int32 n_regs; int32 regs[n_regs];
+//   int64 n_in; int64 n_side; int64 n_out; uint64 in[n_in]; uint64 side[n_side];
+//   uint64 expected[n_out]
+// (`in` feeds the kernel's first input stream, `side` its second: partial sums /
+// residual.)  Every output beat is compared, TLAST must be on the last beat
+// only, and the kernel must consume exactly n_in and n_side beats.  Exit status 0 = all cases passed.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,31 +35,37 @@ int run_case(const char* path) {
     char magic[4];
     int32_t n_regs = 0;
     int32_t regs[N_REGS];
-    int64_t n_in = 0, n_out = 0;
-    bool ok = read_exact(f, magic, 4) && memcmp(magic, "PDV1", 4) == 0 && read_exact(f, &n_regs, 4) &&
+    int64_t n_in = 0, n_side = 0, n_out = 0;
+    bool ok = read_exact(f, magic, 4) && memcmp(magic, "PDV2", 4) == 0 && read_exact(f, &n_regs, 4) &&
               n_regs == N_REGS && read_exact(f, regs, sizeof(regs)) && read_exact(f, &n_in, 8) &&
-              read_exact(f, &n_out, 8) && n_in >= 0 && n_out > 0 && n_in < (1LL << 28) && n_out < (1LL << 28);
-    std::vector<uint64_t> in(ok ? (size_t)n_in : 0), expected(ok ? (size_t)n_out : 0);
-    ok = ok && read_exact(f, in.data(), in.size() * 8) && read_exact(f, expected.data(), expected.size() * 8);
+              read_exact(f, &n_side, 8) && read_exact(f, &n_out, 8) && n_in >= 0 && n_side >= 0 && n_out > 0 &&
+              n_in < (1LL << 28) && n_side < (1LL << 28) && n_out < (1LL << 28);
+    std::vector<uint64_t> in(ok ? (size_t)n_in : 0), side(ok ? (size_t)n_side : 0),
+        expected(ok ? (size_t)n_out : 0);
+    ok = ok && read_exact(f, in.data(), in.size() * 8) && read_exact(f, side.data(), side.size() * 8) &&
+         read_exact(f, expected.data(), expected.size() * 8);
     fclose(f);
     if (!ok) {
         printf("%s: malformed vector file\n", path);
         return 1;
     }
-    hls::stream<pkt_t> sin("tb_in"), sout("tb_out");
-    for (int64_t i = 0; i < n_in; i++) {
-        pkt_t p;
-        p.data = (unsigned long long)in[i];
-        p.keep = -1;
-        p.strb = -1;
-        p.user = 0;
-        p.id = 0;
-        p.dest = 0;
-        p.last = i == n_in - 1;
-        sin.write(p);
+    hls::stream<pkt_t> sin("tb_in"), sside("tb_side"), sout("tb_out");
+    for (int s = 0; s < 2; s++) {
+        const std::vector<uint64_t>& beats = s ? side : in;
+        for (size_t i = 0; i < beats.size(); i++) {
+            pkt_t p;
+            p.data = (unsigned long long)beats[i];
+            p.keep = -1;
+            p.strb = -1;
+            p.user = 0;
+            p.id = 0;
+            p.dest = 0;
+            p.last = i == beats.size() - 1;
+            (s ? sside : sin).write(p);
+        }
     }
     const int32_t* r = regs;
-    unsigned status = conv_accel(sin, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+    unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                                  r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]);
     if (status != 0) {
         printf("%s: kernel refused the call, status %u\n", path, status);
@@ -81,8 +89,9 @@ int run_case(const char* path) {
         printf("%s: more than %lld output beats\n", path, (long long)n_out);
         errors++;
     }
-    if (!sin.empty()) {
-        printf("%s: %lu input beats left unread\n", path, (unsigned long)sin.size());
+    if (!sin.empty() || !sside.empty()) {
+        printf("%s: %lu input and %lu side beats left unread\n", path, (unsigned long)sin.size(),
+               (unsigned long)sside.size());
         errors++;
     }
     return errors ? 1 : 0;

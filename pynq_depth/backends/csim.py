@@ -156,7 +156,7 @@ class CsimBackend(ProgramRunner):
             lib = ctypes.CDLL(str(path))
             lib.pd_conv_call.restype = ctypes.c_int
             lib.pd_conv_call.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
-                                         ctypes.c_void_p, ctypes.c_void_p]
+                                         ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
             lib.pd_hw_id.restype = ctypes.c_char_p
             hw_id = lib.pd_hw_id().decode()
             if hw_id != self.config.hw_id:
@@ -165,7 +165,7 @@ class CsimBackend(ProgramRunner):
         return self._lib
 
     def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int,
-                    where: str = "") -> np.ndarray:
+                    where: str = "", side: np.ndarray | None = None) -> np.ndarray:
         """One kernel call on beat arrays; checks every protocol invariant.
 
         Parameters
@@ -173,11 +173,13 @@ class CsimBackend(ProgramRunner):
         regs : dict
             Register values (all of :data:`~pynq_depth.protocol.REGISTERS`).
         stream : ndarray of uint64
-            Input beats (TLAST is put on the last one, as a DMA would).
+            Beats of the ``in`` stream (TLAST is put on the last one, as a DMA would).
         n_out_beats : int
             Expected output beats.
         where : str
             Description for error messages.
+        side : ndarray of uint64, optional
+            Beats of the ``side`` stream (partial sums / residual).
 
         Returns
         -------
@@ -186,22 +188,26 @@ class CsimBackend(ProgramRunner):
         """
         lib = self.library
         stream = np.ascontiguousarray(stream, dtype=np.uint64)
+        side = np.ascontiguousarray(np.zeros(0, np.uint64) if side is None else side, dtype=np.uint64).reshape(-1)
         regs_arr = np.array([regs[name] for name in protocol.REGISTERS], dtype=np.int32)
         out = np.zeros(n_out_beats, dtype=np.uint64)
-        info = np.zeros(6, dtype=np.int64)
-        status = lib.pd_conv_call(stream.ctypes.data, stream.size, out.ctypes.data, out.size,
-                                  regs_arr.ctypes.data, info.ctypes.data)
+        info = np.zeros(8, dtype=np.int64)
+        status = lib.pd_conv_call(stream.ctypes.data, stream.size, side.ctypes.data, side.size, out.ctypes.data,
+                                  out.size, regs_arr.ctypes.data, info.ctypes.data)
         if status:
             bits = ", ".join(text for bit, text in protocol.KERNEL_ERRORS.items() if status & bit)
             raise protocol.ProtocolError(f"{where}: kernel refused the call (status {status}: {bits}); "
                                          f"registers {regs}")
-        produced, left, underflows, first_last, n_last, _ = (int(v) for v in info)
+        produced, left, underflows, first_last, n_last, _, side_left, side_under = (int(v) for v in info)
         problems = []
         if produced != n_out_beats:
             problems.append(f"{produced} output beats, expected {n_out_beats}")
         if left or underflows:
             problems.append(f"input stream: {left} beats unread, {underflows} reads past the end "
                             f"({stream.size} sent)")
+        if side_left or side_under:
+            problems.append(f"side stream: {side_left} beats unread, {side_under} reads past the end "
+                            f"({side.size} sent)")
         if n_last != 1 or first_last != n_out_beats - 1:
             problems.append(f"TLAST on {n_last} beats, first at {first_last}, expected only at {n_out_beats - 1}")
         if problems:
@@ -221,10 +227,11 @@ class CsimBackend(ProgramRunner):
                 self._prepared[key] = prep
         return prep
 
-    def _kernel(self, regs: dict[str, int], segments: list[np.ndarray], n_out_beats: int, where: str) -> np.ndarray:
+    def _kernel(self, regs: dict[str, int], segments: list[np.ndarray], side: np.ndarray | None,
+                n_out_beats: int, where: str) -> np.ndarray:
         self.calls += 1
         return self.call_kernel(regs, np.concatenate([np.asarray(s).reshape(-1) for s in segments]),
-                                n_out_beats, where)
+                                n_out_beats, where, side)
 
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Run one layer as a sequence of kernel calls (see :func:`pynq_depth.protocol.run_layer`)."""
@@ -242,7 +249,7 @@ class CsimBackend(ProgramRunner):
                 return super().run_host(cmd, tensors, program)
             regs = protocol.resize_registers(call, x.dtype.name, self.config)
             rows = protocol.packed_rows(x, call, self.config.pe_in)
-            beats = self._kernel(regs, [protocol.resize_head(call, self.config), rows],
+            beats = self._kernel(regs, [protocol.resize_head(call, self.config), rows], None,
                                  protocol.resize_output_beats(call, self.config), f"resize {cmd.output}")
             return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
         return super().run_host(cmd, tensors, program)

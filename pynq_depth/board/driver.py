@@ -10,11 +10,14 @@ driver writes the call's registers at the offsets the ``.hwh`` register map
 gives, arms the S2MM channel for exactly ``output_beats * 8`` bytes into the
 call's output slot, sets ``ap_start``, streams the input segments through MM2S
 (the pre-packed head, then the activations from where they lie; split below the
-DMA's maximum transfer length), waits for ``ap_done``, checks ``ap_return`` and
-the received length, and invalidates the output slot.  Every wait polls with
+DMA's maximum transfer length) and, for a call with partial sums or a residual,
+at the same time the ``side`` stream through the second, MM2S-only DMA (from
+where the previous call's partial sums or the residual lie), waits for
+``ap_done``, checks ``ap_return`` and the received length, and invalidates the
+output slot.  Every wait polls with
 :func:`time.monotonic` against a timeout.  On a stall or an error the DMA is
 reset and the kernel brought back to idle (drained, or the bitstream downloaded
-again) before the error is raised, so the next call works.
+again) before the error is raised, so the next call works.  Both DMAs are reset.
 
 Compatibility: pynq 3.0 - 4.0 (``pynq.allocate``, ``pynq.MMIO``,
 ``pynq.DefaultIP``, ``pynq.Overlay(bitfile, download=, ignore_version=,
@@ -128,18 +131,22 @@ class DmaChannel:
         if sr & SR_ERRORS:
             raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
 
+    def poll(self) -> bool:
+        """True when the transfer finished (Idle); raise :class:`DmaError` on error bits or Halted."""
+        sr = self.status
+        if sr & SR_ERRORS:
+            raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
+        if sr & SR_HALTED:
+            raise DmaError(f"{self.name} channel halted during the transfer: {self.describe()}")
+        return bool(sr & SR_IDLE)
+
     def wait(self, timeout: float, watch: tuple["DmaChannel", ...] = ()) -> None:
         """Poll DMASR until Idle; raise on error bits (also of ``watch``) or after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             for other in watch:
                 other.check()
-            sr = self.status
-            if sr & SR_ERRORS:
-                raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
-            if sr & SR_HALTED:
-                raise DmaError(f"{self.name} channel halted during the transfer: {self.describe()}")
-            if sr & SR_IDLE:
+            if self.poll():
                 return
             if time.monotonic() > deadline:
                 raise KernelTimeout(f"{self.name} transfer not finished after {timeout:g} s")
@@ -151,31 +158,41 @@ class DmaChannel:
 
 
 class AxiDma:
-    """Both channels of the overlay's ``axi_dma`` instance, at register level."""
+    """The channels of one AXI DMA instance, at register level.
 
-    def __init__(self, mmio: Any, length_bits: int, addr_bits: int = 32) -> None:
+    The main DMA (``axi_dma``) has both channels; the side DMA (``axi_dma_side``,
+    ``has_s2mm=False``) only MM2S: it feeds the kernel's ``side`` stream.
+    """
+
+    def __init__(self, mmio: Any, length_bits: int, addr_bits: int = 32, has_s2mm: bool = True,
+                 prefix: str = "") -> None:
         self.mmio = mmio
         self.length_bits = length_bits
         self.max_bytes = (1 << length_bits) - 1
-        self.mm2s = DmaChannel(mmio, MM2S_BASE, "MM2S", self.max_bytes, addr_bits > 32)
-        self.s2mm = DmaChannel(mmio, S2MM_BASE, "S2MM", self.max_bytes, addr_bits > 32)
+        self.has_s2mm = has_s2mm
+        self.mm2s = DmaChannel(mmio, MM2S_BASE, f"{prefix}MM2S", self.max_bytes, addr_bits > 32)
+        self.s2mm = DmaChannel(mmio, S2MM_BASE, f"{prefix}S2MM", self.max_bytes, addr_bits > 32)
 
     def describe(self) -> str:
-        """States of both channels."""
+        """States of the channels."""
         try:
+            if not self.has_s2mm:
+                return self.mm2s.describe()
             return f"{self.mm2s.describe()}; {self.s2mm.describe()}"
         except Exception as exc:  # noqa: BLE001  (diagnostics must not mask the real error)
             return f"DMA registers unreadable ({exc})"
 
     def reset(self, timeout: float) -> None:
-        """Soft reset (DMACR.Reset resets the whole core), then start both channels."""
+        """Soft reset (DMACR.Reset resets the whole core), then start its channels."""
         self.mmio.write(MM2S_BASE + DMACR, CR_RESET)
         deadline = time.monotonic() + timeout
-        while (int(self.mmio.read(MM2S_BASE + DMACR)) | int(self.mmio.read(S2MM_BASE + DMACR))) & CR_RESET:
+        regs = (MM2S_BASE, S2MM_BASE) if self.has_s2mm else (MM2S_BASE,)
+        while any(int(self.mmio.read(base + DMACR)) & CR_RESET for base in regs):
             if time.monotonic() > deadline:
                 raise DmaError(f"AXI DMA reset did not complete within {timeout:g} s: {self.describe()}")
         self.mm2s.start(timeout)
-        self.s2mm.start(timeout)
+        if self.has_s2mm:
+            self.s2mm.start(timeout)
 
 
 # ------------------------------------------------------------------ HLS IP driver
@@ -291,9 +308,9 @@ class DepthOverlay(pynq.Overlay):
         except Exception as exc:
             raise OverlayError(f"{path}: pynq cannot load this overlay ({type(exc).__name__}: {exc})") from exc
         self.hw_config = config
-        self.accel_name, self.dma_name = self._check_hwh(config)
+        self.accel_name, self.dma_name, self.side_dma_name = self._check_hwh(config)
 
-    def _check_hwh(self, config: HwConfig) -> tuple[str, str]:
+    def _check_hwh(self, config: HwConfig) -> tuple[str, str, str]:
         ips = {name: desc for name, desc in self.ip_dict.items() if isinstance(desc, dict)}
         accel = [n for n, d in ips.items() if d.get("type") == config.vlnv]
         if not accel:
@@ -302,15 +319,26 @@ class DepthOverlay(pynq.Overlay):
             hint = f"; found {', '.join(other)}: built for another configuration" if other else ""
             raise OverlayError(f"{self.bitfile_name}: no HLS IP {config.vlnv} in the .hwh{hint}")
         dmas = [n for n, d in ips.items() if str(d.get("type", "")).startswith("xilinx.com:ip:axi_dma:")]
-        if len(dmas) != 1:
-            raise OverlayError(f"{self.bitfile_name}: expected one AXI DMA in the .hwh, found {dmas or 'none'}")
-        params = ips[dmas[0]].get("parameters", {})
-        if int(_param(params, "c_include_sg", 0)) != 0:
-            raise OverlayError(f"{dmas[0]}: scatter-gather is enabled; the driver needs simple mode (c_include_sg=0)")
-        width = int(_param(params, "c_m_axis_mm2s_tdata_width", config.stream_bits))
-        if width != config.stream_bits:
-            raise OverlayError(f"{dmas[0]}: stream width {width} bits, this configuration uses {config.stream_bits}")
-        return accel[0], dmas[0]
+        if len(dmas) != 2:
+            raise OverlayError(f"{self.bitfile_name}: expected two AXI DMAs in the .hwh (axi_dma: MM2S + S2MM; "
+                               f"axi_dma_side: MM2S only, feeding the kernel's side stream), found "
+                               f"{dmas or 'none'}: the overlay was built before the side stream; rebuild it")
+        s2mm = {n: int(_param(ips[n].get("parameters", {}), "c_include_s2mm", 1)) for n in dmas}
+        main = [n for n in dmas if s2mm[n]]
+        side = [n for n in dmas if not s2mm[n]]
+        if len(main) != 1 or len(side) != 1:
+            raise OverlayError(f"{self.bitfile_name}: expected one AXI DMA with S2MM and one MM2S-only DMA (the side "
+                               f"stream), found c_include_s2mm {s2mm}")
+        for name in dmas:
+            params = ips[name].get("parameters", {})
+            if int(_param(params, "c_include_sg", 0)) != 0:
+                raise OverlayError(f"{name}: scatter-gather is enabled; the driver needs simple mode (c_include_sg=0)")
+            if int(_param(params, "c_include_mm2s", 1)) != 1:
+                raise OverlayError(f"{name}: has no MM2S channel")
+            width = int(_param(params, "c_m_axis_mm2s_tdata_width", config.stream_bits))
+            if width != config.stream_bits:
+                raise OverlayError(f"{name}: stream width {width} bits, this configuration uses {config.stream_bits}")
+        return accel[0], main[0], side[0]
 
     @property
     def accel(self) -> ConvAccelIP:
@@ -322,13 +350,14 @@ class DepthOverlay(pynq.Overlay):
             raise OverlayError(f"{self.accel_name} is bound to {type(obj).__name__}, not the pynq-depth driver")
         return obj
 
-    def dma(self) -> AxiDma:
-        """The AXI DMA, at register level, with its length-register width from the .hwh."""
-        desc = self.ip_dict[self.dma_name]
+    def dma(self, side: bool = False) -> AxiDma:
+        """The main AXI DMA (or the side one), at register level, with its length-register width from the .hwh."""
+        desc = self.ip_dict[self.side_dma_name if side else self.dma_name]
         params = desc.get("parameters", {})
         bits = int(_param(params, "c_sg_length_width", 14))  # Vivado's default when absent
         addr_bits = int(_param(params, "c_addr_width", 32))
-        return AxiDma(pynq.MMIO(desc["phys_addr"], desc["addr_range"], device=self.device), bits, addr_bits)
+        return AxiDma(pynq.MMIO(desc["phys_addr"], desc["addr_range"], device=self.device), bits, addr_bits,
+                      has_s2mm=not side, prefix="side " if side else "")
 
 
 def check_overlay_files(bitfile: Path, config: HwConfig) -> None:
@@ -355,6 +384,19 @@ def check_overlay_files(bitfile: Path, config: HwConfig) -> None:
 
 
 # ------------------------------------------------------------------ backend
+def _pieces(parts: list[tuple[int, int]], max_bytes: int, name: str) -> list[tuple[int, int, str]]:
+    """(physical address, bytes) segments cut below a DMA's maximum transfer, with step names."""
+    chunk = max_bytes // _BEAT * _BEAT
+    total = sum(n for _, n in parts)
+    out, sent = [], 0
+    for phys, nbytes in parts:
+        for off in range(0, nbytes, chunk):
+            size = min(chunk, nbytes - off)
+            out.append((phys + off, size, f"{name} transfer (bytes {sent}..{sent + size - 1} of {total})"))
+            sent += size
+    return out
+
+
 def _address(arr: np.ndarray) -> int:
     """Virtual address of an array's first byte."""
     return int(arr.__array_interface__["data"][0])
@@ -391,14 +433,17 @@ class FpgaBackend(ProgramRunner):
       and reserves one slot per produced activation in a second CMA buffer.
     * Each kernel call is one S2MM transfer into its output slot and the MM2S
       transfers of :func:`pynq_depth.protocol.input_segments`: the pre-packed head
-      from the resident buffer, then the activations.  A segment that already lies
-      in a DMA buffer (a previous layer's output slot) is sent from where it is;
-      one the processor had to build (rows interleaved with the residual or partial
-      sums, column tiles) is copied into a staging buffer first.  The frame is
+      from the resident buffer, then the activations, and for a call with partial
+      sums or a residual one transfer of its ``side`` stream on the second DMA at
+      the same time.  A segment that already lies in a DMA buffer (a previous
+      layer's output slot, the previous call's partial sums, the residual) is sent
+      from where it is; one the processor had to build (column tiles, partial sums
+      and residual of the same call interleaved) is copied into a staging buffer first.  The frame is
       quantised straight into a resident slot padded to ``pe_in`` channels
       (:meth:`input_tensor`), so the first layer's rows need no packing.  Transfers longer than the DMA's length register are
       split.  With the packaged configuration that is 3 transfers per call
-      (``perf.DMA_TRANSFERS_PER_CALL``).
+      (``perf.DMA_TRANSFERS_PER_CALL``) + 1 on the side DMA for calls with a side stream
+      (``perf.call_transfers``).
     * Resize runs on the kernel (kind resize); concat writes straight into its
       slot (``np.concatenate(out=)``) and flushes it.
 
@@ -434,6 +479,7 @@ class FpgaBackend(ProgramRunner):
         self.device = self.overlay.device
         self.accel = self.overlay.accel
         self.dma = self.overlay.dma()
+        self.side = self.overlay.dma(side=True)
         self._in: Any = None   # staging buffer for segments the processor builds
         self._out: Any = None  # scratch output (single calls, draining a stuck kernel)
         self._res = _Resident()
@@ -444,6 +490,7 @@ class FpgaBackend(ProgramRunner):
         #: Bytes the processor copied into the staging buffer (segments it had to build).
         self.staged_bytes = 0
         self.dma.reset(self.timeout_s)
+        self.side.reset(self.timeout_s)
         if not self.accel.idle:
             self.recover()
 
@@ -510,7 +557,8 @@ class FpgaBackend(ProgramRunner):
                     n = protocol.output_beats(call, out_dtype)
                     res.slot_at[cmd.name, i] = (slot_beats, n)
                     slot_beats += n
-                    body_beats = max(body_beats, protocol.stream_beats(cmd, call, self.config) - head.size)
+                    body_beats = max(body_beats, protocol.stream_beats(cmd, call, self.config) - head.size
+                                     + protocol.side_beats(cmd, call, self.config))
                     out_beats = max(out_beats, n)
             elif cmd.op == "resize":
                 h, w, _ = program.tensors[cmd.output].shape
@@ -622,11 +670,13 @@ class FpgaBackend(ProgramRunner):
         self.staged_bytes += arr.nbytes
         return int(region.physical_address), arr.nbytes, staged + arr.size
 
-    def transfer_call(self, regs: dict[str, int], segments: list[Any], out: Any, where: Any = "") -> np.ndarray:
-        """One kernel call: S2MM into ``out`` (a slice of a DMA buffer), MM2S of every segment in order.
+    def transfer_call(self, regs: dict[str, int], segments: list[Any], out: Any, where: Any = "",
+                      side: Any = None) -> np.ndarray:
+        """One kernel call: S2MM into ``out`` (a slice of a DMA buffer), MM2S of every segment in order,
+        and ``side`` (None, or the beats of the kernel's side stream) through the side DMA meanwhile.
 
-        ``segments`` are beat arrays (sent from where they are when they lie in a resident DMA
-        buffer, else staged) or ``(physical address, bytes)`` pairs.  Returns ``out`` as a plain
+        ``segments`` and ``side`` are beat arrays (sent from where they are when they lie in a resident
+        DMA buffer, else staged) or ``(physical address, bytes)`` pairs.  Returns ``out`` as a plain
         array (invalidated).
         """
         out_bytes = int(out.nbytes)
@@ -641,8 +691,11 @@ class FpgaBackend(ProgramRunner):
             phys, nbytes, staged = self._segment(seg, staged)
             if nbytes:
                 parts.append((phys, nbytes))
-        in_bytes = sum(n for _, n in parts)
-        chunk = self.dma.max_bytes // _BEAT * _BEAT
+        side_parts = []
+        if side is not None:
+            phys, nbytes, staged = self._segment(side, staged)
+            if nbytes:
+                side_parts.append((phys, nbytes))
         t = self.timeout_s
         step = "starting"
         try:
@@ -653,14 +706,29 @@ class FpgaBackend(ProgramRunner):
             self.dma.s2mm.transfer(int(out.physical_address), out_bytes)
             self.dma.s2mm.check()
             self.accel.start()
-            sent = 0
-            for phys, nbytes in parts:
-                for off in range(0, nbytes, chunk):
-                    size = min(chunk, nbytes - off)
-                    step = f"MM2S transfer (bytes {sent}..{sent + size - 1} of {in_bytes})"
-                    self.dma.mm2s.transfer(phys + off, size)
-                    self.dma.mm2s.wait(t, watch=(self.dma.s2mm,))
-                    sent += size
+            # The kernel reads `in` and `side` concurrently: keep both DMAs going.
+            queues = [(self.dma.mm2s, _pieces(parts, self.dma.max_bytes, "MM2S")),
+                      (self.side.mm2s, _pieces(side_parts, self.side.max_bytes, "side MM2S"))]
+            active: dict[int, str] = {}
+            deadline = time.monotonic() + t
+            while any(q for _, q in queues) or active:
+                progress = False
+                for i, (channel, queue) in enumerate(queues):
+                    if i in active and channel.poll():
+                        del active[i]
+                        progress = True
+                    if i not in active and queue:
+                        phys, size, step = queue.pop(0)
+                        channel.transfer(phys, size)
+                        active[i] = step
+                        progress = True
+                self.dma.s2mm.check()
+                now = time.monotonic()
+                if progress:
+                    deadline = now + t
+                elif now > deadline:
+                    step = " and ".join(active.values())
+                    raise KernelTimeout(f"transfer not finished after {t:g} s")
             step = "kernel done"
             self.accel.wait_done(t, watch=(self.dma.s2mm,))
             status = self.accel.result
@@ -674,7 +742,7 @@ class FpgaBackend(ProgramRunner):
             if got != out_bytes:
                 raise DmaError(f"S2MM received {got} bytes, expected {out_bytes} (TLAST misplaced)")
         except (BoardError, protocol.ProtocolError) as exc:
-            states = self.dma.describe()
+            states = f"{self.dma.describe()}; {self.side.describe()}"
             ctrl = self._ctrl_text()
             try:
                 self.recover()
@@ -688,10 +756,12 @@ class FpgaBackend(ProgramRunner):
         self.calls += 1
         return np.asarray(out)
 
-    def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int, where: str = "") -> np.ndarray:
+    def call_kernel(self, regs: dict[str, int], stream: np.ndarray, n_out_beats: int, where: str = "",
+                    side: np.ndarray | None = None) -> np.ndarray:
         """One kernel call on beat arrays (same contract as ``CsimBackend.call_kernel``; output copied)."""
         self.ensure_buffers(1, n_out_beats)
-        return np.array(self.transfer_call(regs, [stream], self._out[:max(n_out_beats, 1)], where)[:n_out_beats])
+        return np.array(self.transfer_call(regs, [stream], self._out[:max(n_out_beats, 1)], where,
+                                           side)[:n_out_beats])
 
     def _ctrl_text(self) -> str:
         try:
@@ -703,6 +773,7 @@ class FpgaBackend(ProgramRunner):
         """Reset the DMA and bring the kernel back to idle (drain it, else download the bitstream again)."""
         t = self.timeout_s
         self.dma.reset(t)
+        self.side.reset(t)
         if self.accel.idle:
             return
         # A kernel waiting for input or for room to write: feed zeros / accept its output.
@@ -713,17 +784,20 @@ class FpgaBackend(ProgramRunner):
                 try:
                     self.dma.s2mm.transfer(self._out.physical_address, min(self._out.nbytes, self.dma.max_bytes // 8 * 8))
                     self.dma.mm2s.transfer(self._in.physical_address, min(self._in.nbytes, self.dma.max_bytes // 8 * 8))
+                    self.side.mm2s.transfer(self._in.physical_address, min(self._in.nbytes, self.side.max_bytes // 8 * 8))
                 except BoardError:
                     break
                 deadline = time.monotonic() + min(t, 0.5)
                 while not self.accel.idle and time.monotonic() < deadline:
                     pass
                 self.dma.reset(t)
+                self.side.reset(t)
                 if self.accel.idle:
                     return
         # Last resort: reprogramming the PL resets every IP.
         self.overlay.download()
         self.dma.reset(t)
+        self.side.reset(t)
         deadline = time.monotonic() + t
         while not self.accel.idle:
             if time.monotonic() > deadline:
@@ -735,7 +809,7 @@ class FpgaBackend(ProgramRunner):
         """The ``kernel`` callback of :func:`protocol.run_layer` for one layer's resident buffers."""
         index = iter(range(n_calls))
 
-        def kernel(regs, segments, n_out_beats, where):
+        def kernel(regs, segments, side, n_out_beats, where):
             i = next(index)
             h0, hn = head_at[name, i]
             s0, sn = slot_at[name, i]
@@ -744,7 +818,7 @@ class FpgaBackend(ProgramRunner):
             text = (f"layer {name}: call {i + 1}/{n_calls} (channels {c.c0}..{c.c0 + c.n - 1}, "
                     f"columns {c.ox0}..{c.ox1 - 1}, chunk {c.chunk + 1}/{c.n_chunks})")
             head = (int(heads.physical_address) + h0 * _BEAT, hn * _BEAT)
-            return self.transfer_call(regs, [head, segments[1]], arena[s0:s0 + sn], text)
+            return self.transfer_call(regs, [head, segments[1]], arena[s0:s0 + sn], text, side)
 
         return kernel
 
@@ -764,7 +838,8 @@ class FpgaBackend(ProgramRunner):
             n = protocol.output_beats(call, out_dtype)
             head_at[cmd.name, i], slot_at[cmd.name, i] = (h, head.size), (s, n)
             h, s = h + head.size, s + n
-            body = max(body, protocol.stream_beats(cmd, call, self.config) - head.size)
+            body = max(body, protocol.stream_beats(cmd, call, self.config) - head.size
+                       + protocol.side_beats(cmd, call, self.config))
         self._free_extra()
         self.ensure_buffers(body, 1)
         heads = self._allocate(h, "weight")

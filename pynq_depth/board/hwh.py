@@ -6,7 +6,8 @@ files shaped like the ones ``vivado/build_overlay.tcl`` publishes:
 
 * ``pynq_depth_<hw_id>.hwh``: an ``EDKSYSTEM`` with a Zynq processing system
   whose general-purpose master port maps ``axi_dma_0`` (simple mode, its
-  length-register width, stream widths) and the HLS IP ``conv_accel_0`` (its
+  length-register width, stream widths), ``axi_dma_side`` (the same, MM2S only:
+  it feeds the kernel's ``side`` input) and the HLS IP ``conv_accel_0`` (its
   VLNV and the register map Vitis HLS emits for ``ap_ctrl_hs`` with a return
   value: ``CTRL`` 0x00, ``GIER`` 0x04, ``IP_IER`` 0x08, ``IP_ISR`` 0x0C,
   ``ap_return`` 0x10, then one 32-bit scalar argument every 8 bytes from 0x18).
@@ -35,6 +36,7 @@ ARG_BASE, ARG_STEP = 0x18, 8
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
 PS7_VLNV = "xilinx.com:ip:processing_system7:5.5"
 DMA_BASE = 0x4040_0000
+SIDE_DMA_BASE = 0x4041_0000
 ACCEL_BASE = 0x43C0_0000
 ADDR_RANGE = 0x1_0000
 
@@ -60,6 +62,11 @@ class OverlaySpec:
         ``c_include_sg`` (the driver needs simple mode, 0).
     accel_name, dma_name : str
         Instance names.
+    side_dma_name : str or None
+        Instance name of the MM2S-only DMA feeding the kernel's ``side`` stream
+        (None: left out, as in an overlay built before the side stream).
+    side_s2mm : int
+        ``c_include_s2mm`` of that DMA (0; 1 simulates a wrongly built one).
     """
 
     hw_id: str
@@ -70,6 +77,8 @@ class OverlaySpec:
     include_sg: int = 0
     accel_name: str = "conv_accel_0"
     dma_name: str = "axi_dma_0"
+    side_dma_name: str | None = "axi_dma_side"
+    side_s2mm: int = 0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -129,6 +138,27 @@ def _register(parent: ET.Element, name: str, offset: int, description: str, acce
                 _sub(fld, "PROPERTY", NAME=pname, VALUE=value)
 
 
+def _dma_module(modules: ET.Element, spec: OverlaySpec, name: str, base: int, s2mm: int,
+                extra: dict) -> None:
+    lite = [("ARADDR", "s_axi_lite_araddr"), ("AWADDR", "s_axi_lite_awaddr"), ("RDATA", "s_axi_lite_rdata"),
+            ("WDATA", "s_axi_lite_wdata")]
+    dma = _sub(modules, "MODULE", FULLNAME=f"/{name}", HWVERSION="7.1", INSTANCE=name,
+               IPTYPE="PERIPHERAL", IS_ENABLE="1", MODCLASS="PERIPHERAL", MODTYPE="axi_dma", VLNV=DMA_VLNV)
+    _params(dma, {"C_BASEADDR": f"0x{base:08X}", "C_HIGHADDR": f"0x{base + ADDR_RANGE - 1:08X}",
+                  "c_include_sg": spec.include_sg, "c_sg_length_width": spec.length_bits,
+                  "c_include_mm2s": 1, "c_include_s2mm": s2mm, "c_micro_dma": 0,
+                  "c_m_axis_mm2s_tdata_width": spec.stream_bits, "c_s_axis_s2mm_tdata_width": spec.stream_bits,
+                  "c_m_axi_mm2s_data_width": 64, "c_m_axi_s2mm_data_width": 64, "c_addr_width": 32,
+                  **extra})
+    ports = [("s_axi_lite_aclk", "I", "clk"), ("s_axi_lite_araddr", "I", ""), ("s_axi_lite_awaddr", "I", ""),
+             ("s_axi_lite_rdata", "O", ""), ("s_axi_lite_wdata", "I", ""), ("mm2s_introut", "O", "INTERRUPT")]
+    if s2mm:
+        ports.append(("s2mm_introut", "O", "INTERRUPT"))
+    _ports(dma, ports)
+    buses = _sub(dma, "BUSINTERFACES")
+    _bus(buses, "S_AXI_LITE", "SLAVE", "xilinx.com:interface:aximm:1.0", f"ctrl_{name}_S_AXI_LITE", lite)
+
+
 def hwh_text(spec: OverlaySpec, part: str = "xc7z020clg400-1", clock_mhz: float = 125.0) -> str:
     """The XML text of the hardware handoff described by ``spec``."""
     root = ET.Element("EDKSYSTEM", EDWVERSION="1.2", TIMESTAMP="Thu Jan  1 00:00:00 2025",
@@ -163,27 +193,20 @@ def hwh_text(spec: OverlaySpec, part: str = "xc7z020clg400-1", clock_mhz: float 
     buses = _sub(ps, "BUSINTERFACES")
     _bus(buses, "M_AXI_GP0", "MASTER", "xilinx.com:interface:aximm:1.0", "ps_M_AXI_GP0", gp)
     memmap = _sub(ps, "MEMORYMAP")
-    for inst, itf, base, block in ((spec.dma_name, "S_AXI_LITE", DMA_BASE, "Reg"),
-                                   (spec.accel_name, "s_axi_control", ACCEL_BASE, "Reg")):
+    slaves = [(spec.dma_name, "S_AXI_LITE", DMA_BASE, "Reg"), (spec.accel_name, "s_axi_control", ACCEL_BASE, "Reg")]
+    if spec.side_dma_name:
+        slaves.insert(1, (spec.side_dma_name, "S_AXI_LITE", SIDE_DMA_BASE, "Reg"))
+    for inst, itf, base, block in slaves:
         _sub(memmap, "MEMRANGE", ADDRESSBLOCK=block, BASENAME="C_BASEADDR", BASEVALUE=f"0x{base:08X}",
              HIGHNAME="C_HIGHADDR", HIGHVALUE=f"0x{base + ADDR_RANGE - 1:08X}", INSTANCE=inst, IS_DATA="TRUE",
              IS_INSTRUCTION="TRUE", MASTERBUSINTERFACE="M_AXI_GP0", MEMTYPE="REGISTER",
              SLAVEBUSINTERFACE=itf)
 
-    # --- AXI DMA, simple (register) mode
-    dma = _sub(modules, "MODULE", FULLNAME=f"/{spec.dma_name}", HWVERSION="7.1", INSTANCE=spec.dma_name,
-               IPTYPE="PERIPHERAL", IS_ENABLE="1", MODCLASS="PERIPHERAL", MODTYPE="axi_dma", VLNV=DMA_VLNV)
-    _params(dma, {"C_BASEADDR": f"0x{DMA_BASE:08X}", "C_HIGHADDR": f"0x{DMA_BASE + ADDR_RANGE - 1:08X}",
-                  "c_include_sg": spec.include_sg, "c_sg_length_width": spec.length_bits,
-                  "c_include_mm2s": 1, "c_include_s2mm": 1, "c_micro_dma": 0,
-                  "c_m_axis_mm2s_tdata_width": spec.stream_bits, "c_s_axis_s2mm_tdata_width": spec.stream_bits,
-                  "c_m_axi_mm2s_data_width": 64, "c_m_axi_s2mm_data_width": 64, "c_addr_width": 32,
-                  **spec.extra.get("dma_params", {})})
-    _ports(dma, [("s_axi_lite_aclk", "I", "clk"), ("s_axi_lite_araddr", "I", ""), ("s_axi_lite_awaddr", "I", ""),
-                 ("s_axi_lite_rdata", "O", ""), ("s_axi_lite_wdata", "I", ""),
-                 ("mm2s_introut", "O", "INTERRUPT"), ("s2mm_introut", "O", "INTERRUPT")])
-    buses = _sub(dma, "BUSINTERFACES")
-    _bus(buses, "S_AXI_LITE", "SLAVE", "xilinx.com:interface:aximm:1.0", "ctrl_S_AXI_LITE", lite("s_axi_lite"))
+    # --- AXI DMAs, simple (register) mode: the main one and the MM2S-only side one
+    _dma_module(modules, spec, spec.dma_name, DMA_BASE, 1, spec.extra.get("dma_params", {}))
+    if spec.side_dma_name:
+        _dma_module(modules, spec, spec.side_dma_name, SIDE_DMA_BASE, spec.side_s2mm,
+                    spec.extra.get("side_dma_params", {}))
 
     # --- the HLS IP with its register map
     vendor, library, name, version = spec.vlnv.split(":")

@@ -12,10 +12,10 @@ on it:
   :meth:`SimDevice.write_registers` and the register models below: the HLS IP
   (``CTRL`` with ap_start / ap_done clear-on-read / ap_idle / ap_ready,
   ``ap_return``, the argument registers at the offsets of the ``.hwh``), the
-  AXI DMA in simple mode (DMACR RS/Reset, DMASR Halted/Idle/error/IRQ bits
+  two AXI DMAs in simple mode (DMACR RS/Reset, DMASR Halted/Idle/error/IRQ bits
   with write-1-to-clear, SA/DA, LENGTH starting a transfer, S2MM LENGTH read
-  back as the bytes received), and the Zynq SLCR clock registers pynq
-  programs on download.
+  back as the bytes received; the MM2S-only side DMA feeds the kernel's
+  ``side`` stream), and the Zynq SLCR clock registers pynq programs on download.
 * **Memory**: ``allocate`` returns ``pynq.buffer.PynqBuffer`` views of a
   simulated contiguous memory with physical addresses.  Cacheable buffers
   have a separate CPU-side copy: the DMA sees the CPU's writes only after
@@ -24,7 +24,7 @@ on it:
   ``freebuffer()`` returns the memory; exhaustion raises like a failed CMA
   allocation.
 * **Kernel**: when ap_start is set and the S2MM channel armed, the MM2S bytes
-  delivered so far are run through the HLS C simulation
+  delivered so far (of both DMAs: ``in`` and ``side`` streams) are run through the HLS C simulation
   (:class:`~pynq_depth.backends.csim.CsimBackend`'s library).  A kernel that
   wants more input waits for the next MM2S transfer; unread input keeps the
   MM2S channel busy; the S2MM transfer ends at the first TLAST beat (bytes
@@ -178,6 +178,7 @@ class SimConvAccel:
         self.idle = True
         self.running = False
         self.consumed: list[bytes] = []
+        self.consumed_side: list[bytes] = []
         self.no_done = False
         self.stalled = False
         self.ap_return = 0
@@ -198,6 +199,7 @@ class SimConvAccel:
             if value & 1 and self.idle:
                 self.start, self.idle, self.running, self.done = True, False, True, False
                 self.consumed = []
+                self.consumed_side = []
                 faults = self.board.faults
                 self.no_done = faults.no_done_calls > 0
                 faults.no_done_calls -= int(self.no_done)
@@ -246,12 +248,14 @@ class _Channel:
 
 
 class SimAxiDma:
-    """Register model of an AXI DMA in simple mode."""
+    """Register model of an AXI DMA in simple mode (``side``: the MM2S-only DMA of the side stream)."""
 
-    def __init__(self, board: "SimBoard", length_bits: int) -> None:
+    def __init__(self, board: "SimBoard", length_bits: int, side: bool = False) -> None:
         self.board = board
+        self.side = side
         self.length_mask = (1 << length_bits) - 1
-        self.mm2s, self.s2mm = _Channel("mm2s"), _Channel("s2mm")
+        prefix = "side_" if side else ""
+        self.mm2s, self.s2mm = _Channel(prefix + "mm2s"), _Channel(prefix + "s2mm")
         self.pending: list[bytes] = []  # MM2S transfers not yet consumed by the kernel
 
     def reset(self) -> None:
@@ -260,6 +264,8 @@ class SimAxiDma:
         self.pending = []
 
     def _chan(self, off: int) -> tuple[_Channel, int]:
+        if off >= 0x30 and self.side:  # no S2MM channel: its registers read 0, writes are ignored
+            return _Channel("none"), off - 0x30
         return (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
 
     def read(self, off: int) -> int:
@@ -281,7 +287,7 @@ class SimAxiDma:
         if reg == 0x00:
             if value & 0x4:  # soft reset: the whole core
                 self.reset()
-                self.board.accel_reset_streams()
+                self.board.accel_reset_streams(side=self.side)
                 return
             ch.dmacr = value & 0xFFFFFFFF
             if value & 1:
@@ -333,13 +339,14 @@ class SimBoard:
         self.regions: list[tuple[int, int, Any]] = []
         self.accel: SimConvAccel | None = None
         self.dma: SimAxiDma | None = None
+        self.side_dma: SimAxiDma | None = None
         self.kernel_runs = 0
         self._lib: Any = None
 
     # ------------------------------------------------------------ programming
     def program(self, parser: Any) -> None:
         """Build the register models from the parsed ``.hwh`` (a download resets everything)."""
-        self.regions, self.accel, self.dma = [], None, None
+        self.regions, self.accel, self.dma, self.side_dma = [], None, None, None
         self.faults = Faults()
         for desc in parser.ip_dict.values():
             kind = str(desc.get("type", ""))
@@ -347,8 +354,12 @@ class SimBoard:
                 continue
             if kind.startswith("xilinx.com:ip:axi_dma:"):
                 params = {k.lower(): v for k, v in desc.get("parameters", {}).items()}
-                self.dma = SimAxiDma(self, int(params.get("c_sg_length_width", 14)))
-                model: Any = self.dma
+                side = int(params.get("c_include_s2mm", 1)) == 0
+                model: Any = SimAxiDma(self, int(params.get("c_sg_length_width", 14)), side=side)
+                if side:
+                    self.side_dma = model
+                else:
+                    self.dma = model
             elif kind.rpartition(":")[0] == self.config.vlnv.rpartition(":")[0]:
                 self.accel = SimConvAccel(self, desc.get("registers") or {})
                 model = self.accel
@@ -388,51 +399,61 @@ class SimBoard:
             model.write(off, value & 0xFFFFFFFF)
 
     # ------------------------------------------------------------ the kernel
-    def accel_reset_streams(self) -> None:
-        """A DMA reset empties the streams; a kernel blocked on them stays blocked."""
+    def accel_reset_streams(self, side: bool = False) -> None:
+        """A DMA reset empties its stream; a kernel blocked on it stays blocked."""
         if self.accel is not None:
-            self.accel.consumed = []
+            if side:
+                self.accel.consumed_side = []
+            else:
+                self.accel.consumed = []
 
     def kick(self) -> None:
         """Advance the kernel as far as the armed transfers allow."""
-        acc, dma = self.accel, self.dma
-        if acc is None or dma is None or not acc.running or acc.stalled:
+        acc, dma, side = self.accel, self.dma, self.side_dma
+        if acc is None or dma is None or side is None or not acc.running or acc.stalled:
             return
-        if not dma.s2mm.busy or not (dma.pending or acc.consumed):
+        if not dma.s2mm.busy or not (dma.pending or acc.consumed or side.pending or acc.consumed_side):
             return
-        data = b"".join(acc.consumed + dma.pending)
-        stream = np.frombuffer(data[:len(data) // 8 * 8], dtype=np.uint64).copy()
+        streams = []
+        for consumed, pending in ((acc.consumed, dma.pending), (acc.consumed_side, side.pending)):
+            data = b"".join(consumed + pending)
+            streams.append(np.frombuffer(data[:len(data) // 8 * 8], dtype=np.uint64).copy())
+        stream, side_stream = streams
         cap = dma.s2mm.length // 8 + 1
         out = np.zeros(cap, dtype=np.uint64)
         regs = np.array(acc.args(), dtype=np.int32)
-        info = np.zeros(6, dtype=np.int64)
+        info = np.zeros(8, dtype=np.int64)
         lib = self.library
-        status = lib.pd_conv_call(stream.ctypes.data, stream.size, out.ctypes.data, cap, regs.ctypes.data,
-                                  info.ctypes.data)
+        status = lib.pd_conv_call(stream.ctypes.data, stream.size, side_stream.ctypes.data, side_stream.size,
+                                  out.ctypes.data, cap, regs.ctypes.data, info.ctypes.data)
         self.kernel_runs += 1
-        produced, left, underflows, first_last, n_last, _ = (int(v) for v in info)
+        produced, left, underflows, first_last, n_last, _, side_left, side_under = (int(v) for v in info)
         if status:  # registers refused: nothing read or written
             self._finish(status)
             return
-        if underflows:  # waiting for more input: everything sent so far is consumed
-            for chunk in dma.pending:
-                acc.consumed.append(chunk)
-            dma.pending = []
-            dma.mm2s.complete()
+        if underflows or side_under:  # waiting for more input: everything sent so far is consumed
+            for model, consumed in ((dma, acc.consumed), (side, acc.consumed_side)):
+                if model.pending:
+                    consumed.extend(model.pending)
+                    model.pending = []
+                    model.mm2s.complete()
             return
         # Finished: input transfers consumed up to the unread tail complete; the rest stay busy.
-        used = stream.size - left
-        total = sum(len(c) for c in acc.consumed) // 8
-        keep: list[bytes] = []
-        for chunk in dma.pending:
-            beats = len(chunk) // 8
-            if total + beats <= used:
-                total += beats
-            else:
-                keep.append(chunk)
-        dma.pending = keep
-        if not keep:
-            dma.mm2s.complete()
+        for model, consumed, sent, unread in ((dma, acc.consumed, stream, left),
+                                              (side, acc.consumed_side, side_stream, side_left)):
+            used = sent.size - unread
+            total = sum(len(c) for c in consumed) // 8
+            keep: list[bytes] = []
+            for chunk in model.pending:
+                beats = len(chunk) // 8
+                if total + beats <= used:
+                    total += beats
+                else:
+                    keep.append(chunk)
+            had = bool(model.pending)
+            model.pending = keep
+            if had and not keep:
+                model.mm2s.complete()
         # Output: the S2MM transfer ends at the first TLAST; a longer packet than the buffer is an error.
         s2mm = dma.s2mm
         dest = s2mm.addr_msb << 32 | s2mm.addr
@@ -453,6 +474,7 @@ class SimBoard:
         acc.ap_return = status
         acc.running = False
         acc.consumed = []
+        acc.consumed_side = []
         if acc.no_done:  # the fault: the kernel never reports completion
             return
         acc.start, acc.done, acc.idle, acc.ready = False, True, True, True

@@ -101,17 +101,23 @@ proc stub::model {vlnv} {
                 intf [list M_AXI_HPM0_FPD Master $aximm S_AXI_HP0_FPD Slave $aximm]]
         }
         xilinx.com:ip:axi_dma {
+            # Without the S2MM channel (c_include_s2mm 0) its pins and interfaces do not exist.
+            if {[stub::config_of $vlnv c_include_s2mm 1]} {
+                return [list \
+                    pins {s_axi_lite_aclk clk I m_axi_mm2s_aclk clk I m_axi_s2mm_aclk clk I axi_resetn rst I
+                          mm2s_introut intr O s2mm_introut intr O} \
+                    intf [list S_AXI_LITE Slave $aximm M_AXI_MM2S Master $aximm M_AXI_S2MM Master $aximm \
+                              M_AXIS_MM2S Master $axis S_AXIS_S2MM Slave $axis]]
+            }
             return [list \
-                pins {s_axi_lite_aclk clk I m_axi_mm2s_aclk clk I m_axi_s2mm_aclk clk I axi_resetn rst I
-                      mm2s_introut intr O s2mm_introut intr O} \
-                intf [list S_AXI_LITE Slave $aximm M_AXI_MM2S Master $aximm M_AXI_S2MM Master $aximm \
-                          M_AXIS_MM2S Master $axis S_AXIS_S2MM Slave $axis]]
+                pins {s_axi_lite_aclk clk I m_axi_mm2s_aclk clk I axi_resetn rst I mm2s_introut intr O} \
+                intf [list S_AXI_LITE Slave $aximm M_AXI_MM2S Master $aximm M_AXIS_MM2S Master $axis]]
         }
         hls {
-            # Vitis HLS renames the C++ ports `in`/`out` to in_r/out_r.
+            # Vitis HLS renames the C++ ports `in`/`out` to in_r/out_r (`side` is kept).
             return [list \
                 pins {ap_clk clk I ap_rst_n rst I interrupt intr O} \
-                intf [list s_axi_control Slave $aximm in_r Slave $axis out_r Master $axis]]
+                intf [list s_axi_control Slave $aximm in_r Slave $axis side Slave $axis out_r Master $axis]]
         }
         xilinx.com:ip:proc_sys_reset {
             return [list \
@@ -177,10 +183,10 @@ proc stub::all_pins {intf_wanted} {
     return $result
 }
 
-# Vivado -filter subset: terms `PROP == v`, `PROP != v`, `PROP =~ glob` joined by &&.
+# Vivado -filter subset: terms `PROP == v`, `PROP != v`, `PROP =~ glob`, `PROP !~ glob` joined by &&.
 proc stub::filter_match {filter props} {
     foreach term [split [string map {&& \x01} $filter] \x01] {
-        if {![regexp {^\s*(\w+)\s*(==|!=|=~)\s*"?([^"]*?)"?\s*$} $term -> key op value]} {
+        if {![regexp {^\s*(\w+)\s*(==|!=|=~|!~)\s*"?([^"]*?)"?\s*$} $term -> key op value]} {
             error "stub: cannot parse filter term '$term'"
         }
         set have [expr {[dict exists $props $key] ? [dict get $props $key] : ""}]
@@ -188,6 +194,7 @@ proc stub::filter_match {filter props} {
             == { if {$have ne $value} { return 0 } }
             != { if {$have eq $value} { return 0 } }
             =~ { if {![string match $value $have]} { return 0 } }
+            !~ { if {[string match $value $have]} { return 0 } }
         }
     }
     return 1
