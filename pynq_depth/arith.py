@@ -220,3 +220,101 @@ def quantize_multiplier(real: np.ndarray, mult_bits: int, max_shift: int) -> tup
     shift = np.where(can_halve, shift - 1, shift)
     mult = np.minimum(mult, top - 1)
     return mult.astype(np.int32), shift.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------- fast exact path
+# The emulator's hot path computes the SAME integers as conv_acc + requantize above, in floating point where
+# that is provably exact, because NumPy's float kernels and BLAS are several times faster than int64 ones:
+# * every float32 GEMM partial sum is an integer below 2**24 (K is chunked as in _exact_matmul), and their
+#   float64 sum stays far below 2**53;
+# * acc * mult * 2**-shift is acc * mult (< 2**46) times a power of two, and adding 0.5 spans at most 47
+#   significant bits, so floor(acc * (mult * 2**-shift) + 0.5) == (acc * mult + 2**(shift-1)) >> shift exactly.
+# host_tests/test_arith.py checks both paths against nested-loop references bit for bit.
+
+
+def requant_scales(mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``mult * 2**-shift`` as exact float64 (the multiplier of the fast path)."""
+    return np.ldexp(np.asarray(mult, np.float64), -np.asarray(shift, np.int64))
+
+
+def conv_acc_float(x: np.ndarray, weights_f32: np.ndarray, kind: str, stride: int, pad: int) -> np.ndarray:
+    """Accumulators of :func:`conv_acc` WITHOUT bias, as exact float32 or float64 (see the note above).
+
+    ``weights_f32`` is :func:`fast_weights` of the layer's int8 weights.  A
+    stride-1 3x3 conv with fewer outputs than inputs multiplies the padded map by
+    all nine taps' weights at once and adds the shifted results (no im2col copy);
+    other convs use im2col.  float32 is returned only where every partial sum is
+    an integer below 2**24.
+    """
+    h, w, cin = x.shape
+    k = 1 if kind == "pw1x1" else 3
+    ho, wo = conv_out_size(h, k, stride, pad), conv_out_size(w, k, stride, pad)
+    if pad:
+        xp = np.zeros((h + 2 * pad, w + 2 * pad, cin), dtype=np.float32)
+        xp[pad:pad + h, pad:pad + w] = x
+    else:
+        xp = x.astype(np.float32)
+    largest_product = _act_max(x) * 128
+    if kind == "dw3x3":
+        acc32 = np.zeros((ho, wo, cin), dtype=np.float32)  # |sum| <= 9 * 255 * 128 < 2**24: exact
+        product = np.empty_like(acc32)
+        for ky in range(3):
+            for kx in range(3):
+                window = xp[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+                np.multiply(window, weights_f32[ky, kx], out=product)
+                acc32 += product
+        return acc32
+    chunk = max(1, _F32_EXACT // largest_product)
+    cout = weights_f32.shape[1]
+    if k == 3 and stride == 1 and cout <= cin and cin <= chunk:
+        # One product per tap, summed after shifting; each tap's partial sum is exact in float32 (cin <= chunk),
+        # and so is the nine-tap sum when 9 * cin products stay below 2**24, else it is taken in float64.
+        hp, wp = xp.shape[:2]
+        taps = xp.reshape(hp * wp, cin) @ weights_f32.reshape(9, cin, cout).transpose(1, 0, 2).reshape(cin, 9 * cout)
+        taps = taps.reshape(hp, wp, 9, cout)
+        acc = np.zeros((ho, wo, cout), dtype=np.float32 if 9 * cin <= chunk else np.float64)
+        for t in range(9):
+            ky, kx = divmod(t, 3)
+            acc += taps[ky:ky + ho, kx:kx + wo, t]
+        return acc
+    if k == 1:
+        cols = xp[:stride * (ho - 1) + 1:stride, :stride * (wo - 1) + 1:stride].reshape(ho * wo, cin)
+    else:
+        cols = np.stack([xp[ky:ky + stride * (ho - 1) + 1:stride, kx:kx + stride * (wo - 1) + 1:stride]
+                         for ky in range(3) for kx in range(3)], axis=2).reshape(ho * wo, 9 * cin)
+    depth = cols.shape[1]
+    if depth <= chunk:
+        return (cols @ weights_f32).reshape(ho, wo, cout)
+    acc = np.zeros((ho * wo, cout), dtype=np.float64)
+    for start in range(0, depth, chunk):
+        acc += cols[:, start:start + chunk] @ weights_f32[start:start + chunk]
+    return acc.reshape(ho, wo, cout)
+
+
+def fast_weights(weights: np.ndarray, kind: str) -> np.ndarray:
+    """int8 weights in the fast path's float32 layout: (k*k*Cin, Cout), or (3, 3, C) depthwise."""
+    if kind == "dw3x3":
+        return np.ascontiguousarray(np.transpose(weights, (1, 2, 0)), dtype=np.float32)
+    cout = weights.shape[0]
+    return np.ascontiguousarray(weights.reshape(cout, -1).T, dtype=np.float32)
+
+
+def requantize_float(acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, scale_neg: np.ndarray | None,
+                     lo: int, hi: int, skip: np.ndarray | None = None, skip_scale: float = 0.0) -> np.ndarray:
+    """:func:`requantize` of ``acc + bias`` from :func:`conv_acc_float`; returns float64 integers in [lo, hi].
+
+    ``(acc + bias) * scale + 0.5`` is evaluated as ``acc * scale + (bias * scale + 0.5)``: every term is a
+    multiple of 2**-shift below 2**(47-shift), so both forms are exact and equal.
+    """
+    bias = np.asarray(bias, dtype=np.float64)
+    if scale_neg is None:
+        y = np.multiply(acc, scale, dtype=np.float64)
+        y += bias * scale + 0.5
+    else:  # LeakyReLU: the multiplier depends on the sign of acc + bias
+        y = np.add(acc, bias, dtype=np.float64)
+        y *= np.where(y >= 0, scale, scale_neg)
+        y += 0.5
+    np.floor(y, out=y)
+    if skip is not None:
+        y += np.floor(skip.astype(np.float64) * skip_scale + 0.5)
+    return np.clip(y, lo, hi, out=y)
