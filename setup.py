@@ -22,7 +22,6 @@ setup(
         "pillow>=9.0",
         "matplotlib>=3.5",
         "tqdm>=4.60",
-        "threadpoolctl>=3.1",
     ],
     extras_require={
         # Host tooling: float model, quantiser, training. Not installable on a PYNQ-Z2 (armv7l).

@@ -304,7 +304,8 @@ def requantize_float(acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, scale
     """:func:`requantize` of ``acc + bias`` from :func:`conv_acc_float`; returns float64 integers in [lo, hi].
 
     ``(acc + bias) * scale + 0.5`` is evaluated as ``acc * scale + (bias * scale + 0.5)``: every term is a
-    multiple of 2**-shift below 2**(47-shift), so both forms are exact and equal.
+    multiple of 2**-shift below 2**(47-shift), so both forms are exact and equal.  (Folding a range offset
+    into the sum to let a cast do the floor would not be exact for large shifts: 2**15 + 2**-46 needs 62 bits.)
     """
     bias = np.asarray(bias, dtype=np.float64)
     if scale_neg is None:

@@ -127,21 +127,6 @@ class Emulator(ProgramRunner):
 
     name = "emulator"
 
-    def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
-            on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
-        """Run a whole network (see :meth:`ProgramRunner.run`) with BLAS on one thread.
-
-        The emulator's matrix products are small or tall-and-skinny: extra BLAS
-        threads do not speed them up, and on a busy machine OpenBLAS threads spin
-        (measured here: 0.48 s per frame on two threads vs 0.19 s on one).
-        """
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # optional: without it BLAS keeps its own thread count
-            return super().run(program, rgb, trace=trace, on_layer=on_layer)
-        with threadpool_limits(limits=1, user_api="blas"):
-            return super().run(program, rgb, trace=trace, on_layer=on_layer)
-
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Convolution + requantisation exactly as :mod:`pynq_depth.arith` defines them.
 
