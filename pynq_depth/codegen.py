@@ -184,13 +184,15 @@ def write_hls_config(outdir: str | Path, config: HwConfig | None = None) -> list
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in (("conv_config.h", config_header(config)), ("conv_config.tcl", config_tcl(config))):
-        path = outdir / name
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        written.append(path)
-    return written
+    return [write_if_changed(outdir / "conv_config.h", config_header(config)),
+            write_if_changed(outdir / "conv_config.tcl", config_tcl(config))]
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` only when the file differs: stable timestamps keep make and caches from rebuilding."""
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

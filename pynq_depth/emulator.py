@@ -23,13 +23,8 @@ NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
 
 def quantize_input(program: Program, rgb: np.ndarray) -> np.ndarray:
     """Map a uint8 RGB image (H, W, 3) to the program's int8 input with its lookup table."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
-    if rgb.shape[:2] != tuple(program.input_hw):
-        raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, the program expects "
-                         f"{program.input_hw[1]}x{program.input_hw[0]}")
-    lut = program.input_lut
-    return np.stack([lut[c][rgb[..., c]] for c in range(3)], axis=-1)
+    out = np.empty(rgb.shape[:2] + (3,), dtype=np.int8) if rgb.ndim == 3 else np.empty(0, np.int8)
+    return quantize_input_into(program, rgb, out)
 
 
 def quantize_input_into(program: Program, rgb: np.ndarray, out: np.ndarray) -> np.ndarray:

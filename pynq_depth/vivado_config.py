@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .codegen import write_if_changed
 from .config import ConfigError, HwConfig, default_config, load_config
 
 
@@ -198,13 +199,6 @@ def config_tcl(config: HwConfig, board: str, ip_repo: str | Path, overlays: str 
     return "\n".join(lines)
 
 
-def _write_if_changed(path: Path, text: str) -> Path:
-    # Stable timestamps keep make from rebuilding the HLS IP for nothing.
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
-
-
 def write_vivado_config(outdir: str | Path, board: str, config: HwConfig | None = None,
                         ip_repo: str | Path = DEFAULT_IP_REPO, overlays: str | Path = "overlays") -> list[Path]:
     """Write ``hw_config.json`` (effective configuration) and ``config.tcl`` into ``outdir``.
@@ -219,8 +213,8 @@ def write_vivado_config(outdir: str | Path, board: str, config: HwConfig | None 
     board = resolve_board(board)
     eff = effective_config(config or default_config(), board)
     json_text = json.dumps(eff.raw, indent=2) + "\n"
-    return [_write_if_changed(outdir / "hw_config.json", json_text),
-            _write_if_changed(outdir / "config.tcl", config_tcl(eff, board, ip_repo, overlays))]
+    return [write_if_changed(outdir / "hw_config.json", json_text),
+            write_if_changed(outdir / "config.tcl", config_tcl(eff, board, ip_repo, overlays))]
 
 
 def main(argv: list[str] | None = None) -> int:
