@@ -107,8 +107,8 @@ WEIGHT_BEATS:
 /// One flattened pipeline over (pixel, channel group): the fill is paid once per
 /// row.  Padding rows and columns are written as zeros so that the MAC loop needs
 /// no bounds checks.  Pixel px goes to bank px % 3, word (px / 3) * groups + g.
-void load_row(hls::stream<pkt_t>& in, lbuf_t lbuf, unsigned slot, bool real_row, unsigned padded_w,
-              unsigned pad_l, unsigned in_w, unsigned groups, bool sign) {
+void load_row(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, lbuf_t lbuf, unsigned slot, bool real_row,
+              unsigned padded_w, unsigned pad_l, unsigned in_w, unsigned groups, unsigned cat_groups, bool sign) {
     const unsigned total = padded_w * groups;
     unsigned px = 0, g = 0, bank = 0, base = 0;
 ROW_BEATS:
@@ -117,7 +117,8 @@ ROW_BEATS:
 #pragma HLS PIPELINE II = 1
         bool real = real_row && px >= pad_l && px < pad_l + in_w;
         beat_t beat = 0;
-        if (real) beat = in.read().data;
+        // Concat through the side stream: groups >= cat_groups (when non-zero) come from `side`.
+        if (real) beat = (cat_groups != 0 && g >= cat_groups) ? side.read().data : in.read().data;
     ROW_BYTES:
         for (int i = 0; i < PE_IN; i++) {
             ap_uint<8> byte = (ap_uint<8>)beat.range(8 * i + 7, 8 * i);
@@ -166,7 +167,7 @@ inline void write_beat(hls::stream<pkt_t>& out, beat_t data, bool last) {
 /// source rows in order (each enters the line buffer when the first output row
 /// that needs it is reached; rows no output row needs are read and dropped at the
 /// end).  Output: per output pixel cin_groups beats, same byte layout as the input.
-void run_resize(hls::stream<pkt_t>& in, hls::stream<pkt_t>& out, lbuf_t lbuf, unsigned in_h, unsigned in_w,
+void run_resize(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, lbuf_t lbuf, unsigned in_h, unsigned in_w,
                 unsigned out_h, unsigned out_w, unsigned groups, bool sign) {
     rs_coef_t xtab[CONV_MAX_WIDTH];
     rs_coef_t ytab[CONV_MAX_WIDTH];
@@ -199,7 +200,7 @@ RS_ROWS:
     RS_LOAD:
         for (; rows_loaded <= (unsigned)cy.i1; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 0 max = 2
-            load_row(in, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, sign);
+            load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign);
         }
         const unsigned s0 = (unsigned)cy.i0 % CONV_LB_ROWS, s1 = (unsigned)cy.i1 % CONV_LB_ROWS;
         const int fy = (int)cy.frac;
@@ -234,7 +235,7 @@ RS_ROWS:
 RS_DROP:
     for (; rows_loaded < in_h; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 0 max = 1
-        load_row(in, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, sign);
+        load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign);
     }
 }
 
@@ -245,7 +246,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,
                     unsigned skip_mult, unsigned skip_shift, int lo, int hi, unsigned psum_in,
-                    unsigned psum_out) {
+                    unsigned psum_out, unsigned cat_groups) {
 #pragma HLS INTERFACE mode = axis port = in
 #pragma HLS INTERFACE mode = axis port = side
 #pragma HLS INTERFACE mode = axis port = out
@@ -271,6 +272,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
 #pragma HLS INTERFACE mode = s_axilite port = hi bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = psum_in bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = psum_out bundle = control
+#pragma HLS INTERFACE mode = s_axilite port = cat_groups bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = return bundle = control
 #pragma HLS INTERFACE mode = ap_ctrl_hs port = return
 
@@ -308,7 +310,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
         if (cin_groups < 1 || (unsigned long long)ceil_div(in_w, BANKS) * cin_groups > CONV_LB_BANK_WORDS)
             err |= CONV_ERR_LINEBUF;
         if (err) return err;
-        run_resize(in, out, lbuf, in_h, in_w, out_h, out_w, cin_groups, in_signed != 0);
+        run_resize(in, side, out, lbuf, in_h, in_w, out_h, out_w, cin_groups, in_signed != 0);
         return 0;
     }
     const unsigned bl = dw ? (unsigned)PE_IN : (unsigned)PE_OUT;  // output lanes per block
@@ -324,6 +326,8 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
     if ((dw ? (unsigned long long)cin_groups : (unsigned long long)nb * k * k * cin_groups) > CONV_WBUF_WORDS)
         err |= CONV_ERR_WEIGHTS;
     if (n_out < 1 || n_out > CONV_MAX_OUT || (dw && cin_groups != nb)) err |= CONV_ERR_LANES;
+    // A concat split needs the side stream to itself (no partial sums, no residual).
+    if (cat_groups != 0 && (cat_groups >= cin_groups || psum_in || has_skip)) err |= CONV_ERR_LANES;
     if (err) return err;
 
     read_params(in, prm, n_out);
@@ -352,7 +356,7 @@ OUT_ROWS:
         for (unsigned need = oy * stride + k; rows_loaded < need; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 3
             bool real_row = rows_loaded >= pad_t && rows_loaded < pad_t + in_h;
-            load_row(in, lbuf, load_slot, real_row, padded_w, pad_l, in_w, cin_groups, sign);
+            load_row(in, side, lbuf, load_slot, real_row, padded_w, pad_l, in_w, cin_groups, cat_groups, sign);
             load_slot = load_slot == CONV_LB_ROWS - 1 ? 0 : load_slot + 1;
         }
         unsigned slot_of[3];

@@ -28,8 +28,15 @@
 //        cin_groups beats, PE_IN channels per beat, zero-padded channels).
 //        The input stream carries nothing else: a tensor in the stream layout
 //        is sent as it lies in memory.
+//      Concat through the side stream (register cat_groups != 0): the input is
+//        a channel concat left unmade; of every pixel's cin_groups beats the
+//        first cat_groups (the first part, a whole number of groups) come on
+//        `in` and the rest on `side`, each part's rows as they lie in its own
+//        buffer.  The side stream then carries these row beats only, so
+//        cat_groups must be < cin_groups and psum_in = has_skip = 0 (else
+//        CONV_ERR_LANES).  cat_groups = 0: every row beat on `in`.
 // Side stream (second AXI-Stream input `side`, fed by its own MM2S-only DMA;
-//   empty unless psum_in or has_skip): for every output pixel (row-major) and
+//   empty unless psum_in, has_skip or cat_groups; cat_groups: see ROWS): for every output pixel (row-major) and
 //   every block b (nl lanes: PE_OUT, or PE_IN for dw, the last block fewer), if
 //   psum_in ceil(nl/2) beats of int32 partial sums (lane 2j in bits 31..0, 2j+1
 //   in 63..32), then, if has_skip, ceil(nl/8) beats of the residual (one byte
@@ -105,12 +112,13 @@ enum {
 /// \param lo, hi              output clamp.
 /// \param psum_in             accumulators start from streamed partial sums (not bias).
 /// \param psum_out            write raw accumulators instead of requantised results.
+/// \param cat_groups          0, or the channel groups of a concat's first part: row groups >= it come on `side`.
 /// \return 0 or CONV_ERR_* bits.
 unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
                     unsigned in_h, unsigned in_w, unsigned pad_t, unsigned pad_b, unsigned pad_l,
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,
                     unsigned skip_mult, unsigned skip_shift, int lo, int hi, unsigned psum_in,
-                    unsigned psum_out);
+                    unsigned psum_out, unsigned cat_groups);
 
 #endif

@@ -283,3 +283,52 @@ def test_padded_views_are_sent_without_a_copy_and_pad_lanes_are_ignored(csim, ca
     out_dtype = program.tensors[cmd.output].dtype
     expected = Emulator().run_conv(cmd, x, skip, out_dtype)
     np.testing.assert_array_equal(csim.run_conv(cmd, view, skip, out_dtype), expected.astype(NUMPY_DTYPES[out_dtype]))
+
+
+@pytest.mark.parametrize("seed,kind,cin,first,residual", [
+    (0, "conv3x3", 40, 16, False), (1, "pw1x1", 24, 8, False), (2, "dw3x3", 33, 24, False),
+    (3, "conv3x3", 17, 8, False), (4, "conv3x3", 40, 16, True), (5, "conv3x3", 40, 12, False),
+    (6, "conv3x3", 600, 320, False)])
+def test_concat_through_side_stream_is_bit_exact(csim, seed, kind, cin, first, residual):
+    """A concat left unmade (protocol.CatInput): second part's rows on `side` (register cat_groups)
+    where the layer allows it, made on the host otherwise (residual, first part not whole groups,
+    chunked input); always the emulator's result on the made concat."""
+    rng = np.random.default_rng(seed)
+    program, inputs = random_layer_program(rng, kind, h=7, w=9, cin=cin, residual=residual)
+    cmd, x = program.conv_commands[0], inputs["input"]
+    out_dtype = program.tensors[cmd.output].dtype
+    skip = inputs.get("skip")
+    cfg = default_config()
+    pad = -(-(cin - first) // cfg.pe_in) * cfg.pe_in  # the second part in its producer's slot
+    slot_b = np.full((7, 9, pad), 0x5A, dtype=np.uint8).view(x.dtype)  # garbage in the unused lanes
+    slot_b[:, :, :cin - first] = x[:, :, first:]
+    cat = protocol.CatInput(np.ascontiguousarray(x[:, :, :first]), slot_b[:, :, :cin - first])
+    prep = protocol.prepare_layer(cmd, x.shape, cfg)
+    fusable = protocol.cat_fusable(prep, first)
+    assert fusable == (not residual and first % cfg.pe_in == 0 and len({(c.ci0, c.ci1) for c in prep.calls}) == 1)
+    sides = []
+
+    def kernel(regs, segments, side, n_out, where):
+        sides.append((regs["cat_groups"], side))
+        return csim._kernel(regs, segments, side, n_out, where)
+
+    got = protocol.run_layer(prep, cat, skip, out_dtype, kernel)
+    want = Emulator(cfg).run_conv(cmd, x, skip, out_dtype)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    if fusable:
+        assert all(g == first // cfg.pe_in and np.shares_memory(s, slot_b) for g, s in sides)
+    else:
+        assert all(g == 0 for g, _ in sides)
+
+
+def test_concat_split_with_side_inputs_is_refused(csim):
+    """cat_groups needs the side stream to itself: with partial sums or a residual, or >= cin_groups,
+    the kernel returns CONV_ERR_LANES and reads nothing."""
+    program, inputs = random_layer_program(np.random.default_rng(0), "pw1x1", h=2, w=2, cin=16, cout=8,
+                                           pad=0, stride=1, residual=False)
+    cmd, x = program.conv_commands[0], inputs["input"]
+    prep = protocol.prepare_layer(cmd, x.shape)
+    regs = dict(prep.registers(0, x.dtype.name, "int8", None))
+    for bad in ({"cat_groups": 2}, {"cat_groups": 1, "psum_in": 1}, {"cat_groups": 1, "has_skip": 1}):
+        with pytest.raises(protocol.ProtocolError, match="lane count"):
+            csim.call_kernel(dict(regs, **bad), prep.heads[0], regs["_out_beats"], "refused")

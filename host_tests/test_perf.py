@@ -87,9 +87,9 @@ def test_pw1x1_time_on_pynq_z2():
     f = 125e6
     expected = 12 / f + (34 + 35 + 160) / f + (128 + 16 + 136) / f
     assert cost.seconds == pytest.approx(max(expected, cost.dma_seconds))
-    # driver: 22 registers x 3 us + 3 DMA transfers x (30 start + 10 wait) + 10 start/done
-    assert board.call_overhead_us(transfers=3) == pytest.approx(22 * 3 + 3 * 40 + 10)
-    assert board.call_overhead_us() == pytest.approx(22 * 3 + 60 + 20 + 10)
+    # driver: 23 registers x 3 us + 3 DMA transfers x (30 start + 10 wait) + 10 start/done
+    assert board.call_overhead_us(transfers=3) == pytest.approx(23 * 3 + 3 * 40 + 10)
+    assert board.call_overhead_us() == pytest.approx(23 * 3 + 60 + 20 + 10)
 
 
 def test_layer_totals_and_bottleneck_arithmetic():
@@ -216,3 +216,23 @@ def test_cli_bench_board_with_measured_times(monkeypatch, capsys):
     assert data["measured_ms"] == pytest.approx(14.3)
     assert main(["bench", "--board", Z2, "--backend", "fpga", "--size", "64x96"]) == 0
     assert "meas ms" in capsys.readouterr().out
+
+
+def test_model_leaves_the_same_concats_unmade_as_the_driver():
+    """G: the model's fused concats (and first-part widths) are those protocol.fused_concats picks for the
+    shipped program, and a fused concat costs the processor nothing."""
+    from pynq_depth import perf, protocol
+    from pynq_depth.config import default_config
+    from pathlib import Path
+
+    from pynq_depth.program import load_program
+
+    cfg = default_config()
+    program = load_program(Path(perf.__file__).with_name("data") / "z2-mnv2-int8.npz")
+    model_fused = perf.fused_concat_layers(perf.network_layers(), cfg)
+    assert set(model_fused) == protocol.fused_concats(program, cfg) and len(model_fused) == 6
+    for name, first in model_fused.items():
+        cmd = next(c for c in program.commands if c.output == name)
+        assert program.tensors[cmd.inputs[0]].shape[2] == first
+    concat = next(l for l in perf.network_layers() if l.node.output in model_fused)
+    assert perf.measure_host_seconds(concat, cfg, 1, model_fused[concat.node.output]) == 0.0

@@ -17,6 +17,7 @@ import numpy as np
 from .arith import conv_acc_float, fast_weights, requant_scales, requantize_float, resize_bilinear
 from .config import HwConfig, default_config
 from .program import ConvCmd, HostCmd, Program
+from .protocol import materialize
 
 NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
 
@@ -103,8 +104,10 @@ class ProgramRunner:
             tensors[cmd.output] = result
             self.layer_times[cmd.name or cmd.output] = time.perf_counter() - start
             if on_layer is not None:
-                on_layer(cmd.output, result)
-        return tensors if trace else tensors[program.output]
+                on_layer(cmd.output, materialize(result))
+        if trace:  # a concat left unmade (sent to its reader in two parts) is made for the caller
+            return {name: materialize(value) for name, value in tensors.items()}
+        return tensors[program.output]
 
 
 def run_host_command(cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program, config: HwConfig) -> np.ndarray:

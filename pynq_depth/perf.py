@@ -67,10 +67,43 @@ DMA_TRANSFERS_PER_CALL = 3
 SIDE_TRANSFERS_PER_SIDE_CALL = 1
 
 
-def call_transfers(cmd: ConvCmd, call: protocol.Call, config: HwConfig | None = None) -> int:
-    """DMA transfers the driver makes for one convolution call (both MM2S DMAs + S2MM)."""
-    side = protocol.side_beats(cmd, call, config) > 0
+def call_transfers(cmd: ConvCmd, call: protocol.Call, config: HwConfig | None = None, cat: bool = False) -> int:
+    """DMA transfers the driver makes for one convolution call (both MM2S DMAs + S2MM); ``cat``: the
+    input is a concat left unmade, whose second part goes on the side DMA (``protocol.CatInput``)."""
+    side = cat or protocol.side_beats(cmd, call, config) > 0
     return DMA_TRANSFERS_PER_CALL + SIDE_TRANSFERS_PER_SIDE_CALL * side
+
+
+def fused_concat_layers(layers: list[LayerSpec], config: HwConfig) -> dict[str, int]:
+    """Outputs of the concats the driver leaves unmade (as ``protocol.fused_concats`` decides for a
+    program: two parts of one dtype, read only by one convolution whose plan takes them in two parts),
+    with the channels of their first part."""
+    dtypes = {"input": "int8"}
+    readers: dict[str, list[LayerSpec]] = {}
+    for layer in layers:
+        dtypes[layer.node.output] = layer.out_dtype
+        for name in layer.node.inputs:
+            readers.setdefault(name, []).append(layer)
+        if layer.cmd is not None and layer.cmd.skip is not None and layer.cmd.skip not in layer.node.inputs:
+            readers.setdefault(layer.cmd.skip, []).append(layer)
+    fused: dict[str, int] = {}
+    for layer in layers:
+        node = layer.node
+        if node.op != "concat" or len(node.inputs) != 2 or node.output == "depth":
+            continue
+        users = readers.get(node.output, [])
+        if len({dtypes[n] for n in node.inputs}) != 1 or len(users) != 1 or users[0].cmd is None:
+            continue
+        user = users[0]
+        if user.cmd.input != node.output or user.cmd.skip == node.output:
+            continue
+        try:
+            prep = protocol.prepare_layer(user.cmd, user.in_shape, config)
+        except protocol.ProtocolError:
+            continue
+        if protocol.cat_fusable(prep, int(layer.in_shapes[0][2])):
+            fused[node.output] = int(layer.in_shapes[0][2])
+    return fused
 
 
 class BoardError(ConfigError):
@@ -444,7 +477,7 @@ class _InputLut:
     input_hw: tuple[int, int]
 
 
-def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -> float:
+def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, cat: int = 0) -> float:
     """Seconds *on this host* of the processor-side work of one layer per frame, with the real code.
 
     Convolutions: :func:`protocol.run_layer` on a layer prepared once (constants and weights
@@ -457,12 +490,17 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -
     (a view for single-call layers) are part of ``run_layer``.  The input is held as the
     driver holds it (channels padded to ``pe_in`` in memory); the first layer also pays for
     quantising the frame into that buffer (``FpgaBackend.input_tensor``).
-    Resize runs on the accelerator (host work: none); concat: ``np.concatenate``.
+    Resize runs on the accelerator (host work: none); concat: ``np.concatenate``, or (``cat`` > 0: the
+    channels of its first part) none: left unmade, its reader (``cat`` too) gets the two parts as the
+    driver holds them (producer slots, channels padded to ``pe_in``), the second on the side DMA
+    (:class:`protocol.CatInput`).
     """
     node = layer.node
     if node.op == "resize":
         return 0.0
     if node.op == "concat":
+        if cat:
+            return 0.0
         parts = [np.zeros(s, dtype=np.int8) for s in layer.in_shapes]
         return _best_of(lambda: np.concatenate(parts, axis=-1), repeats)
     cmd = layer.cmd
@@ -473,6 +511,14 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -
     cp = -(-c // config.pe_in) * config.pe_in
     padded = np.zeros((h, w, cp), dtype=np.int8)
     x = padded[:, :, :c]
+    held = [padded]  # buffers the driver sends from as they lie
+    if cat:  # a concat left unmade: its two parts, each in its producer's slot
+        ca = int(cat)
+        cb = c - ca
+        pa = np.zeros((h, w, -(-ca // config.pe_in) * config.pe_in), dtype=np.int8)
+        pb = np.zeros((h, w, -(-cb // config.pe_in) * config.pe_in), dtype=np.int8)
+        held = [pa, pb]
+        x = protocol.CatInput(pa[:, :, :ca], pb[:, :, :cb])  # type: ignore[assignment]
     frame = None
     if cmd.input == "input":  # the driver quantises the frame into that buffer (FpgaBackend.input_tensor)
         from .emulator import quantize_input_into
@@ -494,10 +540,10 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3) -
     def kernel(regs, segments, side, n_out, where):
         body = segments[1]
         used = 0
-        if not np.shares_memory(body, padded):
+        if not any(np.shares_memory(body, b) for b in held):
             dma_in[:body.size] = body.reshape(-1)  # built on the host: copied into the DMA buffer
             used = body.size
-        if side is not None and not (np.shares_memory(side, skip_buf)
+        if side is not None and not (np.shares_memory(side, skip_buf) or any(np.shares_memory(side, b) for b in held)
                                      or any(np.shares_memory(side, o) for o in dma_out.values())):
             dma_in[used:used + side.size] = side.reshape(-1)  # interleaved on the host: copied
         return dma_out[next(counter)]
@@ -700,13 +746,18 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
     d = board.driver_us
     side_us = (d["dma_start"] + d["dma_wait"]) * SIDE_TRANSFERS_PER_SIDE_CALL * variant.call_overhead_scale
     layers = []
-    for layer in network_layers(spec.name, hw):  # type: ignore[arg-type]
-        key = (layer.name, layer.in_shape, cfg.hw_id)
+    specs = network_layers(spec.name, hw)  # type: ignore[arg-type]
+    fused = fused_concat_layers(specs, cfg)
+    for layer in specs:
+        # a concat left unmade (fused) and its reader, which gets the parts (second on the side DMA)
+        cat = fused.get(layer.node.output, 0) if layer.node.op == "concat" else (
+            fused.get(layer.cmd.input, 0) if layer.cmd is not None else 0)
+        key = (layer.name, layer.in_shape, cfg.hw_id, cat)
         if measure_cpu:
             if cpu_cache is not None and key in cpu_cache:
                 host = cpu_cache[key]
             else:
-                host = measure_host_seconds(layer, cfg, repeats)
+                host = measure_host_seconds(layer, cfg, repeats, cat)
                 if cpu_cache is not None:
                     cpu_cache[key] = host
         else:
@@ -736,7 +787,7 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
         cpu *= variant.cpu_scale
         calls = protocol.plan_layer(layer.cmd, layer.in_shape, cfg)
         costs = [call_cost(layer.cmd, c, layer.out_dtype, cfg, board, timing, variant, lanes) for c in calls]
-        side_calls = sum(protocol.side_beats(layer.cmd, c, cfg) > 0 for c in calls)
+        side_calls = sum(bool(cat) or protocol.side_beats(layer.cmd, c, cfg) > 0 for c in calls)
         cycles: dict[str, int] = {}
         for cost in costs:
             for k, v in cost.cycles.items():
@@ -747,7 +798,7 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
             dma_s=sum(c.dma_seconds for c in costs), accel_s=sum(c.seconds for c in costs), cpu_s=cpu,
             overhead_s=(len(calls) * call_us + side_calls * side_us) * 1e-6, in_bytes=sum(c.in_bytes for c in costs),
             out_bytes=sum(c.out_bytes for c in costs), cycles=cycles,
-            transfers=sum(call_transfers(layer.cmd, c, cfg) for c in calls)))
+            transfers=sum(call_transfers(layer.cmd, c, cfg, bool(cat)) for c in calls)))
     return Report(board=board, config=cfg, model=spec.name, input_hw=hw, variant=variant,  # type: ignore[arg-type]
                   layers=layers, resources=estimate_resources(config, board, variant), clock_mhz=clock,
                   peak_macs_per_cycle=cfg.pe_in * lanes)
@@ -878,8 +929,7 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
         Variant("D: row loads overlap compute", overlap_loads=True),
         Variant("F'': no processor work left in convolutions (per-call Python, frame quantisation)",
                 cpu_scale=0.0),
-        Variant("G: concat fused into row loads", host_ops_on_accel=True),
-        Variant("A+D+F''+G", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
+        Variant("A+D+F''", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
     ]
     if fast_clock > config.clock_mhz:
         out.append(Variant(f"kernel clock {fast_clock:g} MHz", clock_mhz=fast_clock))

@@ -43,7 +43,7 @@ from .program import ConvCmd
 REGISTERS: tuple[str, ...] = (
     "kind", "stride", "in_h", "in_w", "pad_t", "pad_b", "pad_l", "pad_r", "out_h", "out_w", "cin_groups",
     "n_out", "in_signed", "out_bytes", "has_skip", "skip_signed", "skip_mult", "skip_shift", "lo", "hi",
-    "psum_in", "psum_out",
+    "psum_in", "psum_out", "cat_groups",
 )
 KIND_CODES = {"conv3x3": 0, "dw3x3": 1, "pw1x1": 2, "resize": 3}
 #: Error bits of the kernel's return value.
@@ -224,7 +224,7 @@ def registers(cmd: ConvCmd, call: Call, in_dtype: str, out_dtype: str, skip_dtyp
         "has_skip": int(has_skip), "skip_signed": int(skip_dtype == "int8") if has_skip else 0,
         "skip_mult": int(cmd.skip_mult) if has_skip else 0, "skip_shift": int(cmd.skip_shift) if has_skip else 1,
         "lo": int(cmd.lo), "hi": int(cmd.hi),
-        "psum_in": int(call.psum_in), "psum_out": int(call.psum_out),
+        "psum_in": int(call.psum_in), "psum_out": int(call.psum_out), "cat_groups": 0,
     }
     return {name: regs[name] for name in REGISTERS}
 
@@ -504,6 +504,77 @@ def input_segments(prep: PreparedLayer, index: int, x: np.ndarray, psums: np.nda
     return [prep.heads[index], rows.reshape(-1)], (None if side is None else side.reshape(-1))
 
 
+class CatInput:
+    """A channel concat left unmade: its two parts, sent to the consuming layer as they lie.
+
+    The first part's rows go on ``in``, the second part's on ``side`` (register
+    ``cat_groups`` = the first part's channel groups; ``hls/conv_accel.h``).
+    ``shape`` and ``dtype`` are those of the concat; :meth:`concatenate` makes it.
+    """
+
+    __slots__ = ("parts", "shape", "dtype")
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.parts = (a, b)
+        self.shape = (*a.shape[:2], a.shape[2] + b.shape[2])
+        self.dtype = a.dtype
+
+    def concatenate(self) -> np.ndarray:
+        """The concat as an array."""
+        return np.concatenate(self.parts, axis=-1)
+
+
+def materialize(x):
+    """``x``, or the concat a :class:`CatInput` stands for."""
+    return x.concatenate() if isinstance(x, CatInput) else x
+
+
+def cat_fusable(prep: PreparedLayer, first_channels: int) -> bool:
+    """Whether a layer can take a two-part concat input through the side stream (:class:`CatInput`):
+    the first part a whole number of channel groups, every call reading all channels of whole
+    rows, and the side stream free (no partial sums in, no residual)."""
+    h, w, c = prep.in_shape
+    return (0 < first_channels < c and first_channels % prep.pe_in == 0 and prep.cmd.skip is None
+            and all(call.ci0 == 0 and call.ci1 == c and call.ix0 == 0 and call.ix1 == w and not call.psum_in
+                    for call in prep.calls))
+
+
+def fused_concats(program, config: HwConfig | None = None) -> set[str]:
+    """Concats of ``program`` left unmade (:class:`CatInput`): two parts of one dtype, read only by one
+    convolution as its input, which :func:`cat_fusable` accepts (the kernel reads the second part on
+    ``side``).  The others are made on the processor."""
+    from .program import HostCmd
+
+    config = config or default_config()
+    readers: dict[str, list] = {}
+    for cmd in program.commands:
+        for name in cmd.inputs:
+            readers.setdefault(name, []).append(cmd)
+    fused = set()
+    for cmd in program.commands:
+        if not isinstance(cmd, HostCmd) or cmd.op != "concat" or len(cmd.inputs) != 2:
+            continue
+        a, b = (program.tensors[name] for name in cmd.inputs)
+        users = readers.get(cmd.output, [])
+        if (cmd.output == program.output or a.dtype != b.dtype or len(users) != 1
+                or not isinstance(users[0], ConvCmd) or users[0].input != cmd.output or users[0].skip == cmd.output):
+            continue
+        try:
+            prep = PreparedLayer(users[0], tuple(program.tensors[cmd.output].shape),  # type: ignore[arg-type]
+                                 plan_layer(users[0], tuple(program.tensors[cmd.output].shape), config), [],
+                                 config, config.pe_in)
+        except ProtocolError:
+            continue
+        if cat_fusable(prep, int(a.shape[2])):
+            fused.add(cmd.output)
+    return fused
+
+
+def _rows_of(x: np.ndarray, call: Call, pe_in: int) -> np.ndarray:
+    view = stream_view(x[call.iy0:call.iy1], pe_in)
+    return view if view is not None else pack_pixels(x[call.iy0:call.iy1], pe_in)
+
+
 class _Where:
     """Lazy description of a call for error messages (formatted only when one is raised)."""
 
@@ -532,6 +603,13 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
     next layer's input layout.  Partial sums chain from call to call as beats.
     """
     cmd, calls = prep.cmd, prep.calls
+    cat = None
+    if isinstance(x, CatInput):
+        a, b = x.parts
+        if a.dtype == b.dtype and cat_fusable(prep, a.shape[2]):
+            cat = a.shape[2] // prep.pe_in
+        else:
+            x = x.concatenate()
     in_dtype = x.dtype.name
     skip_dtype = skip.dtype.name if skip is not None else None
     ho, wo = calls[0].out_h, max(c.ox1 for c in calls)
@@ -543,7 +621,12 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
         skip_tile = None
         if regs["has_skip"]:
             skip_tile = skip[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
-        segments, side = input_segments(prep, i, x, psums if call.psum_in else None, skip_tile)
+        if cat is not None:  # concat through the side stream: first part on `in`, second on `side`
+            regs = dict(regs, cat_groups=cat)
+            segments = [prep.heads[i], _rows_of(x.parts[0], call, prep.pe_in).reshape(-1)]
+            side = _rows_of(x.parts[1], call, prep.pe_in).reshape(-1)
+        else:
+            segments, side = input_segments(prep, i, x, psums if call.psum_in else None, skip_tile)
         beats = kernel(regs, segments, side, regs["_out_beats"], _Where(cmd.name, call))
         if call.psum_out:
             psums = beats if call.n % 2 == 0 else unpack_output(beats, call, out_dtype)

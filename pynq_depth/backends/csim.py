@@ -239,7 +239,7 @@ class CsimBackend(ProgramRunner):
         return protocol.run_layer(prep, x, skip, out_dtype, self._kernel, NUMPY_DTYPES[out_dtype])
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
-        """Resize on the kernel (kind resize); concat on the processor."""
+        """Resize on the kernel (kind resize); concat through the side stream where its reader allows, else on the processor."""
         if cmd.op == "resize":
             x = tensors[cmd.inputs[0]]
             h, w, _ = program.tensors[cmd.output].shape
@@ -252,4 +252,13 @@ class CsimBackend(ProgramRunner):
             beats = self._kernel(regs, [protocol.resize_head(call, self.config), rows], None,
                                  protocol.resize_output_beats(call, self.config), f"resize {cmd.output}")
             return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
+        if cmd.op == "concat" and cmd.output in self.fused_concats(program):
+            return protocol.CatInput(*(tensors[name] for name in cmd.inputs))  # made by its reader's calls
         return super().run_host(cmd, tensors, program)
+
+    def fused_concats(self, program: Program) -> set[str]:
+        """:func:`protocol.fused_concats` of ``program`` (computed once per program)."""
+        cached = getattr(self, "_fused", None)
+        if cached is None or cached[0] is not program:
+            cached = self._fused = (program, protocol.fused_concats(program, self.config))
+        return cached[1]

@@ -407,9 +407,11 @@ class _Resident:
 
     ``heads`` holds every call's pre-packed constants + weights (and the resize
     coefficient tables), written and flushed once; ``arena`` holds every
-    activation the program produces (each kernel call's output, each concat),
-    one slot per producer, in the stream layout, so a layer's input rows are
-    sent straight from the producer's slot.
+    activation the program produces (each kernel call's output, each concat its
+    reader cannot take in two parts), one slot per producer, in the stream layout,
+    so a layer's input rows are sent straight from the producer's slot.
+    ``fused`` names the concats left unmade (``protocol.fused_concats``): their
+    reader gets the two parts, the second on the side DMA.
     """
 
     def __init__(self) -> None:
@@ -418,6 +420,7 @@ class _Resident:
         self.resize: dict[str, protocol.Call] = {}
         self.head_at: dict[tuple[str, int], tuple[int, int]] = {}  # (layer, call) -> (beat offset, beats)
         self.slot_at: dict[tuple[str, int], tuple[int, int]] = {}
+        self.fused: set[str] = set()
         self.heads: Any = None
         self.arena: Any = None
 
@@ -444,8 +447,11 @@ class FpgaBackend(ProgramRunner):
       split.  With the packaged configuration that is 3 transfers per call
       (``perf.DMA_TRANSFERS_PER_CALL``) + 1 on the side DMA for calls with a side stream
       (``perf.call_transfers``).
-    * Resize runs on the kernel (kind resize); concat writes straight into its
-      slot (``np.concatenate(out=)``) and flushes it.
+    * Resize runs on the kernel (kind resize); a concat read by one convolution
+      that takes it in two parts (``protocol.fused_concats``) is never made: the
+      first part's rows go on the main DMA, the second's on the side DMA, both
+      from their producers' slots (register ``cat_groups``); any other concat
+      writes straight into its slot (``np.concatenate(out=)``) and flushes it.
 
     Tensors inside :meth:`run` are views of the resident buffers (``on_layer``
     sees them; they are overwritten by the next frame); what :meth:`run` returns
@@ -539,6 +545,7 @@ class FpgaBackend(ProgramRunner):
         self._free_resident()
         res = _Resident()
         res.preps = protocol.prepare_program(program, self.config)
+        res.fused = protocol.fused_concats(program, self.config)
         heads: list[np.ndarray] = []
         head_beats = slot_beats = 0
         body_beats = out_beats = 1
@@ -576,7 +583,7 @@ class FpgaBackend(ProgramRunner):
                 slot_beats += n
                 body_beats = max(body_beats, protocol.resize_stream_beats(call, self.config) - head.size)
                 out_beats = max(out_beats, n)
-            elif cmd.op == "concat":
+            elif cmd.op == "concat" and cmd.output not in res.fused:
                 info = program.tensors[cmd.output]
                 itemsize = np.result_type(*(NUMPY_DTYPES[program.tensors[name].dtype] for name in cmd.inputs)).itemsize
                 n = -(-int(np.prod(info.shape)) * itemsize // _BEAT)
@@ -870,6 +877,8 @@ class FpgaBackend(ProgramRunner):
             head = (int(res.heads.physical_address) + h0 * _BEAT, hn * _BEAT)
             beats = self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], f"resize {cmd.output}")
             return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
+        if cmd.op == "concat" and cmd.output in res.fused:
+            return protocol.CatInput(*(tensors[name] for name in cmd.inputs))  # its reader sends both parts
         if cmd.op == "concat" and (cmd.output, 0) in res.slot_at:
             parts = [tensors[name] for name in cmd.inputs]
             dtype = np.result_type(*parts)
