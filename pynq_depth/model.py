@@ -47,7 +47,7 @@ class DepthModel(nn.Module):
     Notes
     -----
     ``forward`` takes an ImageNet-normalised batch (N, 3, H, W) and returns
-    (N, 1, H/2, W/2) in DenseDepth's target space ``1000 / depth_cm``; see
+    (N, 1, H/s, W/s) (s = :func:`~pynq_depth.netspec.output_stride`) in DenseDepth's target space ``1000 / depth_cm``; see
     :func:`pynq_depth.depth.prediction_to_metres`.  Any input size >= 32x32
     works; the graph is rebuilt (and cached) per input size.
     """

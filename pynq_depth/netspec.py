@@ -164,8 +164,12 @@ def _board_default() -> ModelSpec:
         input_hw=(240, 320),
         conv2_out=160,
         conv2_pad=0,
-        ups=((18, 128), (15, 96), (9, 64), (6, 32), (4, 24), (2, 16)),
-        description="board default for the Zynq-7020: MobileNetV2 encoder, narrow DenseDepth decoder",
+        # Five UpSample blocks: the decoder stops at 1/4 of the input (60x80 at 240x320).  A sixth
+        # block at 1/2 (skip from features.1) cost 158 MMAC and ~13 ms of the PYNQ-Z2 kernel's
+        # ~83 ms per frame (docs/performance.md) for detail that a bilinear upsample of the
+        # 1/4-resolution map mostly restores.
+        ups=((18, 128), (15, 96), (9, 64), (6, 32), (4, 24)),
+        description="board default for the Zynq-7020: MobileNetV2 encoder, narrow DenseDepth decoder to 1/4 resolution",
     )
 
 
@@ -192,6 +196,16 @@ def get_spec(name: str | None = None) -> ModelSpec:
     return MODEL_SPECS[name]
 
 
+def output_stride(spec: ModelSpec) -> int:
+    """How many times smaller than the input the depth map is, per side.
+
+    The last UpSample block works at the size of its skip feature: 2 for
+    DenseDepth's six blocks (skip from ``features.1``), 4 for the board default's five.
+    """
+    h, w = spec.input_hw
+    return round(h / build_graph(spec, (h, w))[-1].out_shape[0])
+
+
 def _conv_out(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
@@ -210,7 +224,8 @@ def build_graph(spec: ModelSpec, input_hw: tuple[int, int] | None = None) -> lis
     -------
     list of Node
         Nodes in execution order; the network input tensor is ``"input"``
-        (H, W, 3) and the output is ``"depth"`` (H/2, W/2, 1), DenseDepth's target
+        (H, W, 3) and the output is ``"depth"`` (H/s, W/s, 1), s = :func:`output_stride`
+        (sizes rounded up), in DenseDepth's target
         ``1000 / depth_cm``.
     """
     h, w = input_hw or spec.input_hw

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..depth import metres_to_prediction
 from ..model import DepthModel, load_checkpoint, load_imagenet_encoder, save_checkpoint
+from ..netspec import output_stride
 from ..preprocess import normalize
 from .data import open_dataset
 from .losses import densedepth_loss
@@ -37,28 +38,29 @@ def default_imagenet_path() -> Path:
     return cache / "pynq-depth" / IMAGENET_FILENAME
 
 
-def to_sample(rgb: np.ndarray, depth_m: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input tensor (3, H, W) and target (1, H/2, W/2) in the space ``10 / depth_m``.
+def to_sample(rgb: np.ndarray, depth_m: np.ndarray, stride: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input tensor (3, H, W) and target (1, H/s, W/s) in the space ``10 / depth_m``.
 
-    The target is the 2x2 mean of depth (odd sizes rounded up, as the network's
+    The target is the s x s mean of depth (``stride`` s = the network's
+    :func:`~pynq_depth.netspec.output_stride`; sizes rounded up, as the network's
     output) converted to DenseDepth's target.
     """
     x = torch.from_numpy(normalize(rgb)).permute(2, 0, 1).contiguous()
     depth = torch.from_numpy(np.ascontiguousarray(depth_m, dtype=np.float32))[None, None]
-    half = torch.nn.functional.avg_pool2d(depth, 2, ceil_mode=True)[0]
-    return x, torch.from_numpy(metres_to_prediction(half.numpy()))
+    pooled = torch.nn.functional.avg_pool2d(depth, stride, ceil_mode=True)[0]
+    return x, torch.from_numpy(metres_to_prediction(pooled.numpy()))
 
 
 class _TorchView(Dataset):
-    def __init__(self, dataset, order_offset: int) -> None:
-        self.dataset, self.order_offset = dataset, order_offset
+    def __init__(self, dataset, order_offset: int, stride: int) -> None:
+        self.dataset, self.order_offset, self.stride = dataset, order_offset, stride
 
     def __len__(self) -> int:
         return 1 << 30  # indices are taken modulo the dataset length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rgb, depth = self.dataset[(self.order_offset + index) % len(self.dataset)]
-        return to_sample(rgb, depth)
+        return to_sample(rgb, depth, self.stride)
 
 
 @dataclass
@@ -140,7 +142,7 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
     base_lrs = [cfg.lr, cfg.lr * cfg.encoder_lr_scale]  # not the stored (decayed) ones
 
     dataset = open_dataset(cfg.data, cfg.size, split="train", length=cfg.dataset_length, seed=cfg.seed)
-    view = _TorchView(dataset, order_offset=start_step * cfg.batch_size)
+    view = _TorchView(dataset, order_offset=start_step * cfg.batch_size, stride=output_stride(model.spec))
     loader = DataLoader(view, batch_size=cfg.batch_size, num_workers=cfg.workers, shuffle=False,
                         persistent_workers=cfg.workers > 0, prefetch_factor=2 if cfg.workers > 0 else None)
     model.train()
