@@ -96,12 +96,12 @@ def test_run_example_writes_plasma_png_and_npy(capsys, tmp_path, example_jpg, pa
     assert rc == 0, err
     assert "backend: emulator" in err and str(out) in err
     png = np.asarray(Image.open(out))
-    assert png.shape == (120, 160, 3) and png.dtype == np.uint8
+    assert png.shape == (240, 320, 3) and png.dtype == np.uint8  # upsampled to the network input
     colours = {tuple(v) for v in png.reshape(-1, 3).tolist()}
     assert colours <= plasma_colours()
     assert len(colours) > 20
     depth = np.load(out.with_suffix(".npy"), allow_pickle=False)
-    assert depth.dtype == np.float32 and depth.shape == (120, 160)
+    assert depth.dtype == np.float32 and depth.shape == (240, 320)
     assert np.all(np.isfinite(depth)) and depth.min() >= 0.1 and depth.max() <= 10.0
     # near = bright yellow, far = dark purple: the nearest pixel is brighter than the farthest
     near, far = np.unravel_index(depth.argmin(), depth.shape), np.unravel_index(depth.argmax(), depth.shape)
@@ -225,7 +225,7 @@ def test_run_image_modes(capsys, tmp_path, tiny, kind):
     rc, _, err = run_cli(capsys, "run", path, "-o", out, "--weights", tiny, "--backend", "emulator", "--npy")
     assert rc == 0, err
     depth = np.load(out.with_suffix(".npy"))
-    assert depth.shape == (16, 16) and np.all(np.isfinite(depth))
+    assert depth.shape == (32, 32) and np.all(np.isfinite(depth))
 
 
 def test_load_image_16bit_scales_by_full_range(tmp_path):
@@ -444,7 +444,7 @@ def test_run_overwrites_existing_output_atomically(capsys, tmp_path, tiny):
     rc, _, _ = run_cli(capsys, "run", img, "-o", out, "--weights", tiny, "--backend", "emulator")
     assert rc == 0
     with Image.open(out) as image:
-        assert image.size == (16, 16)
+        assert image.size == (32, 32)
     assert no_temp_files(tmp_path)
 
 
@@ -473,7 +473,7 @@ def test_info_json(capsys):
     assert data["config"] == "z2-mnv2" and data["input_hw"] == [120, 160]
     assert data["total_macs"] == sum(layer["macs"] for layer in data["layers"])
     assert data["total_weight_bytes"] == sum(layer["weight_bytes"] for layer in data["layers"])
-    assert data["layers"][-1]["out_shape"] == [60, 80, 1]
+    assert data["layers"][-1]["out_shape"] == [30, 40, 1]
     assert {"name", "op", "kind", "stride", "act", "in_shape", "out_shape"} <= set(data["layers"][0])
     rc, out, _ = run_cli(capsys, "info", "--json")
     assert json.loads(out)["total_macs"] <= 2e9

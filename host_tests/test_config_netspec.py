@@ -9,7 +9,7 @@ import pytest
 
 from pynq_depth.arith import conv_out_size
 from pynq_depth.config import ConfigError, HwConfig, default_config, load_config
-from pynq_depth.netspec import MODEL_SPECS, build_graph, get_spec, totals
+from pynq_depth.netspec import MODEL_SPECS, build_graph, get_spec, output_stride, totals
 
 
 # ----------------------------------------------------------------- configuration
@@ -163,9 +163,11 @@ def test_graph_is_consistent(spec_name, hw):
         shapes[node.output] = node.out_shape
     last = nodes[-1]
     assert last.output == "depth" and last.out_shape[2] == 1
-    assert last.out_shape[:2] == shapes["f2"][:2]  # DenseDepth: half the input resolution
-    if size[0] % 2 == 0 and size[1] % 2 == 0:
-        assert last.out_shape[:2] == (size[0] // 2, size[1] // 2)
+    stride = output_stride(spec)
+    # the output is the size of the last skip feature: f2 (1/2, DenseDepth) or f4 (1/4, board default)
+    assert last.out_shape[:2] == shapes[f"f{spec.ups[-1][0]}"][:2]
+    assert stride == {2: 2, 4: 4}[spec.ups[-1][0]]
+    assert last.out_shape[:2] == (-(-size[0] // stride), -(-size[1] // stride))
     assert max(s[2] for s in shapes.values()) <= 2048  # the configuration's max_channels
     assert len({n.name for n in nodes if n.op == "conv"}) == sum(n.op == "conv" for n in nodes)
 
@@ -183,7 +185,7 @@ def test_totals():
     assert wbytes < 8e6
     macs, _ = totals(build_graph(get_spec("densedepth-mnv2"), (480, 640)))
     assert macs / 1e9 == pytest.approx(16.3, abs=0.1)
-    assert sum(n.op == "conv" for n in build_graph(get_spec())) == 66
+    assert sum(n.op == "conv" for n in build_graph(get_spec())) == 64
 
 
 def test_graph_scales_with_input_area():

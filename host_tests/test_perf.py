@@ -158,7 +158,7 @@ def test_cli_bench_board_json(capsys):
     assert data["modelled_fps"] > 0
     assert data["modelled_fps"] == pytest.approx(1000.0 / data["total_ms"])
     names = [layer["name"] for layer in data["layers"]]
-    assert "encoder.original_model.features.0" in names and "decoder.conv3" in names and "up5.resized" in names
+    assert "encoder.original_model.features.0" in names and "decoder.conv3" in names and "up4.resized" in names
     for layer in data["layers"]:
         assert {"kind", "mmac", "calls", "compute_ms", "dma_ms", "cpu_ms", "overhead_ms", "total_ms",
                 "bottleneck"} <= set(layer)
@@ -207,7 +207,7 @@ def test_shipped_design_meets_the_goals_in_the_model():
 
 def test_cli_bench_board_with_measured_times(monkeypatch, capsys):
     """--backend fpga on a board: measured per-layer times beside the modelled ones (driver stubbed here)."""
-    monkeypatch.setattr(perf, "_measured_layer_times", lambda args: {"decoder.conv3": 0.0123, "up5.resized": 0.002})
+    monkeypatch.setattr(perf, "_measured_layer_times", lambda args: {"decoder.conv3": 0.0123, "up4.resized": 0.002})
     assert main(["bench", "--board", Z2, "--backend", "fpga", "--size", "64x96", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     layers = {layer["name"]: layer for layer in data["layers"]}
@@ -230,7 +230,7 @@ def test_model_leaves_the_same_concats_unmade_as_the_driver():
     cfg = default_config()
     program = load_program(Path(perf.__file__).with_name("data") / "z2-mnv2-int8.npz")
     model_fused = perf.fused_concat_layers(perf.network_layers(), cfg)
-    assert set(model_fused) == protocol.fused_concats(program, cfg) and len(model_fused) == 6
+    assert set(model_fused) == protocol.fused_concats(program, cfg) and len(model_fused) == 5
     for name, first in model_fused.items():
         cmd = next(c for c in program.commands if c.output == name)
         assert program.tensors[cmd.inputs[0]].shape[2] == first

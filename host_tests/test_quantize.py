@@ -203,7 +203,7 @@ def test_random_model_int8_tracks_float(random_model, random_maxima, photos):
     program = quantize_model(random_model, random_maxima, HW)
     assert validate_program(program) is None
     assert program.input_hw == HW
-    assert program.tensors["depth"].shape == (HW[0] // 2, HW[1] // 2, 1)
+    assert program.tensors["depth"].shape == (HW[0] // 4, HW[1] // 4, 1)  # output stride 4
     for rgb in photos[3:]:  # images not used for calibration
         q = Emulator().run(program, rgb)[..., 0].astype(np.float64) * program.output_scale
         f = _float_outputs(random_model, rgb)["depth"][..., 0]
@@ -263,7 +263,7 @@ def test_concat_of_differently_scaled_parts(random_model, random_maxima, photos,
     # and the layer tracks float on real data; a 20x coarser part costs weight precision in the
     # other part (one per-output-channel weight scale), hence the looser bound there
     _, errors = _isolated_layer_errors(random_model, program, photos[4])
-    for name in ("up0.a", "up1.a", "up5.a"):
+    for name in ("up0.a", "up1.a", "up4.a"):
         err = errors[name]
         if factor > 10:  # judge the starved layer in steps of its coarsest output channel
             scale = program.tensors[name].scale.astype(np.float64)

@@ -121,6 +121,7 @@ def _output_paths(images: list[Path], args: argparse.Namespace) -> list[Path]:
 def cmd_run(args: argparse.Namespace) -> int:
     """``pynq-depth run``: images to plasma depth PNGs (and .npy metres)."""
     from .depth import depth_png, npy_bytes
+    from .metrics import resize_depth_bilinear
     from .preprocess import ImageError, list_images, load_image
     from .program import atomic_write_bytes
     from .runtime import create_estimator
@@ -145,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             depth_m = estimator.depth(rgb)
             seconds.append(time.perf_counter() - start)
+            depth_m = resize_depth_bilinear(depth_m, *estimator.input_hw)
             png = depth_png(depth_m, colorbar=args.colorbar)
             atomic_write_bytes(out, png)
             if args.npy:
@@ -416,8 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="estimate depth for images", description=(
         "Estimate metric depth for one or more images (files or folders) and write plasma-coloured PNGs "
-        "(near = bright yellow, far = dark purple). Images are resized to the network input; the depth map "
-        "has half the input resolution."))
+        "(near = bright yellow, far = dark purple). Images are resized to the network input; the network's depth "
+        "map (a quarter of the input resolution for the default model) is upsampled bilinearly to the input "
+        "resolution (240x320 by default) for the PNG and --npy."))
     run.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     out = run.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", metavar="OUT.png", help="output file (one image only)")
