@@ -92,7 +92,7 @@ def test_whole_network_on_example_photo_bit_exact():
 
         def state():
             return (dma.mm2s.transfers + side.mm2s.transfers, dma.mm2s.bytes + side.mm2s.bytes,
-                    dma.s2mm.transfers, dma.s2mm.bytes, side.mm2s.transfers)
+                    dma.s2mm.transfers, dma.s2mm.bytes, side.mm2s.transfers, runner.accel.register_writes)
 
         last = [state()]
 
@@ -101,7 +101,16 @@ def test_whole_network_on_example_photo_bit_exact():
             counts[name] = tuple(a - b for a, b in zip(now, last[0]))
             last[0] = now
 
-        out = runner.run(program, rgb, on_layer=count)
+        # A second frame, another photo: every layer is replayed from its first-frame record
+        # (no planning or packing), and still bit-exact.
+        second = resize_rgb(load_image(EXAMPLE)[::-1, ::-1].copy(), *program.input_hw)
+        recorded = dict(runner._res.replay)
+        assert set(recorded) == {c.name or c.output for c in program.commands if c.op != "concat"}
+        out = runner.run(program, second, on_layer=count)
+        from pynq_depth.emulator import Emulator
+
+        np.testing.assert_array_equal(out, Emulator().run(program, second))
+        assert runner._res.replay == recorded
         assert memory.allocations == allocations == 4
         assert not np.shares_memory(out, runner._res.arena)  # the result is copied out
         # The driver moves exactly what the performance model counts, layer by layer.
@@ -109,7 +118,8 @@ def test_whole_network_on_example_photo_bit_exact():
         assert [layer.name for layer in report.layers] == [c.name or c.output for c in program.commands]
         side_calls = 0
         for layer, cmd in zip(report.layers, program.commands):
-            mm2s, mm2s_bytes, s2mm, s2mm_bytes, side_transfers = counts[cmd.output]
+            mm2s, mm2s_bytes, s2mm, s2mm_bytes, side_transfers, writes = counts[cmd.output]
+            assert writes == layer.register_writes, layer.name  # only changed registers are written
             assert (mm2s + s2mm, mm2s_bytes, s2mm_bytes) == (layer.transfers, layer.in_bytes, layer.out_bytes), \
                 layer.name
             assert s2mm == layer.calls
@@ -187,8 +197,14 @@ def test_dma_error_bits_are_reported_and_a_retry_works(sim, channel):
     with pytest.raises(DmaError, match=r"DMASlvErr") as info:
         _run_layer(sim, program, inputs)
     assert "layer random.pw1x1" in str(info.value) and "Err_Irq" in str(info.value)
+    # after the recovery the kernel's registers are unknown: the retry writes all of them
+    assert sim.accel.shadow is None
+    before = sim.accel.register_writes
     np.testing.assert_array_equal(_run_layer(sim, program, inputs), _expected(program, inputs))
+    assert sim.accel.register_writes - before == len(REGISTERS)
+    before = sim.accel.register_writes
     np.testing.assert_array_equal(_run_layer(sim, program, inputs), _expected(program, inputs))
+    assert sim.accel.register_writes == before  # the same call again: nothing changed, nothing written
 
 
 @needs_weights

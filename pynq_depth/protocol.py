@@ -31,6 +31,7 @@ other padded layer; no host-side zero padding is needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -227,6 +228,18 @@ def registers(cmd: ConvCmd, call: Call, in_dtype: str, out_dtype: str, skip_dtyp
         "psum_in": int(call.psum_in), "psum_out": int(call.psum_out), "cat_groups": 0,
     }
     return {name: regs[name] for name in REGISTERS}
+
+
+def changed_registers(previous: dict[str, int] | None, regs: dict[str, int]) -> list[str]:
+    """The :data:`REGISTERS` a driver writes for a call whose values are ``regs`` when the kernel
+    still holds ``previous`` (the last call's values; None: unknown, all of them).
+
+    HLS AXI-Lite argument registers keep their value between calls, so only changed ones
+    are written (``ConvAccelIP.write_args``; counted by :mod:`pynq_depth.perf`).
+    """
+    if previous is None:
+        return list(REGISTERS)
+    return [name for name in REGISTERS if previous.get(name) != regs[name]]
 
 
 def pack_params(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> np.ndarray:
@@ -592,7 +605,8 @@ class _Where:
 
 
 def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, kernel,
-              result_dtype=None) -> np.ndarray:
+              result_dtype=None, result_out: np.ndarray | None = None,
+              assembly: list | None = None) -> np.ndarray:
     """Run one layer through ``kernel(regs, segments, side, n_out_beats, where) -> beats`` (the host
     side shared by the csim backend, the board driver and the performance model's measurement).
     ``segments`` feed the kernel's ``in`` stream, ``side`` (None or beats) its ``side`` stream.
@@ -601,6 +615,10 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
     A call that writes every output channel and column returns its output as a
     view of the beats (no copy): the HWC layout padded to whole beats *is* the
     next layer's input layout.  Partial sums chain from call to call as beats.
+    The outputs of a layer made of several calls (channel blocks, column tiles)
+    are assembled on the processor into ``result_out`` (an (Ho, Wo, Cout) array,
+    e.g. a view of a DMA slot) or a new array; ``assembly`` (a list) then gets
+    every (destination, source) pair copied, so that a driver can repeat them.
     """
     cmd, calls = prep.cmd, prep.calls
     cat = None
@@ -636,10 +654,63 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
                                and result is None and call is calls[-1]):
             return value
         if result is None:
-            result = np.empty((ho, wo, cout), dtype=result_dtype or value.dtype)
-        result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n] = value
+            result = result_out if result_out is not None else np.empty((ho, wo, cout),
+                                                                         dtype=result_dtype or value.dtype)
+        target = result[:, call.ox0:call.ox1, call.c0:call.c0 + call.n]
+        target[...] = value
+        if assembly is not None:
+            assembly.append((target, value))
     assert result is not None
     return result
+
+
+@dataclass(frozen=True)
+class RecordedLayer:
+    """A layer whose kernel calls depend on nothing but resident DMA buffers, recorded on its first frame.
+
+    Once a program is prepared, every call's register values, DMA pieces and output
+    slot are fixed.  When the layer gets the same input (and residual) objects again
+    (their producers were replayed too, or they are fixed slots), a driver makes the
+    same calls (:meth:`replay`) without :func:`run_layer`'s per-frame planning,
+    packing and locating, and returns the same output view.  The performance model
+    times :meth:`matches` + :meth:`replay` with a no-op ``execute`` as the layer's
+    processor work (the calls themselves are the driver's per-call cost).
+
+    Attributes
+    ----------
+    inputs : tuple
+        The objects the layer was recorded with (compared by identity).
+    calls : tuple of tuple
+        The arguments of ``execute`` for every call, in order.
+    output : ndarray
+        The layer's output (a view of a DMA buffer).
+    copies : tuple of (ndarray, ndarray)
+        (destination, source) copies after the calls: a layer of several calls
+        assembled on the processor (``run_layer``'s ``assembly``).
+    flush : object or None
+        Buffer to ``flush()`` after the copies (a cacheable DMA slot).
+    """
+
+    inputs: tuple[Any, ...]
+    calls: tuple[tuple[Any, ...], ...]
+    output: Any
+    copies: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    flush: Any = None
+
+    def matches(self, inputs: tuple[Any, ...]) -> bool:
+        """Whether ``inputs`` are the very objects the layer was recorded with."""
+        return len(inputs) == len(self.inputs) and all(a is b for a, b in zip(inputs, self.inputs))
+
+    def replay(self, execute: Callable[..., Any]) -> Any:
+        """Make the recorded calls through ``execute`` and the copies; returns the output."""
+        for call in self.calls:
+            execute(*call)
+        if self.copies:
+            for target, value in self.copies:
+                target[...] = value
+            if self.flush is not None:
+                self.flush.flush()
+        return self.output
 
 
 # ---------------------------------------------------------------- resize on the accelerator

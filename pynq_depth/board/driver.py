@@ -230,6 +230,10 @@ class ConvAccelIP(pynq.DefaultIP):
     def __init__(self, description: dict[str, Any]) -> None:
         super().__init__(description)
         self.layout = RegisterLayout(description.get("registers"), description.get("fullpath", "HLS IP"))
+        #: Last value written to each argument register (None: unknown, write everything).
+        self.shadow: dict[str, int] | None = None
+        #: Argument-register writes made so far (the performance model counts the same).
+        self.register_writes = 0
 
     @property
     def ctrl(self) -> int:
@@ -237,9 +241,29 @@ class ConvAccelIP(pynq.DefaultIP):
         return int(self.mmio.read(self.layout.ctrl))
 
     def write_args(self, regs: dict[str, int]) -> None:
-        """Write every argument register (values are 32-bit two's complement)."""
-        for name, offset in self.layout.args.items():
-            self.mmio.write(offset, int(regs[name]) & 0xFFFFFFFF)
+        """Write the argument registers whose value differs from the last one written (32-bit two's complement).
+
+        AXI-Lite argument registers of an ``ap_ctrl_hs`` HLS block hold their value across
+        calls, so a register that keeps its value needs no MMIO write (an ~3 us Python call on
+        the Cortex-A9): :func:`pynq_depth.protocol.changed_registers` is the rule, shared with
+        the performance model.  :meth:`forget_registers` (after a reset or a download) makes
+        the next call write all of them.
+        """
+        shadow = self.shadow
+        changed = protocol.changed_registers(shadow, regs)
+        offsets = self.layout.args
+        for name in changed:
+            self.mmio.write(offsets[name], int(regs[name]) & 0xFFFFFFFF)
+        self.register_writes += len(changed)
+        if shadow is None:
+            self.shadow = {name: int(regs[name]) for name in offsets}
+        else:
+            for name in changed:
+                shadow[name] = int(regs[name])
+
+    def forget_registers(self) -> None:
+        """Write every argument register on the next call (their content is no longer known)."""
+        self.shadow = None
 
     def start(self) -> None:
         """Set ap_start."""
@@ -423,6 +447,12 @@ class _Resident:
         self.fused: set[str] = set()
         self.heads: Any = None
         self.arena: Any = None
+        #: Recorded kernel calls of the layers that can be replayed (see ``FpgaBackend.run_conv``).
+        self.replay: dict[str, protocol.RecordedLayer] = {}
+        #: Concats left unmade, by output: the same parts give the same object every frame.
+        self.cats: dict[str, protocol.CatInput] = {}
+        #: The quantised frame's view of its slot (the same object every frame).
+        self.input_view: np.ndarray | None = None
 
 
 class FpgaBackend(ProgramRunner):
@@ -557,6 +587,14 @@ class FpgaBackend(ProgramRunner):
             if isinstance(cmd, ConvCmd):
                 prep = res.preps[cmd.name]
                 out_dtype = program.tensors[cmd.output].dtype
+                if sum(not c.psum_out for c in prep.calls) > 1:
+                    # outputs of several calls assembled on the processor, in the stream layout
+                    # (channels padded to pe_in), so that the next layer's rows are sent from here
+                    ho, wo, cout = program.tensors[cmd.output].shape
+                    cp = -(-cout // self.config.pe_in) * self.config.pe_in
+                    n = -(-ho * wo * cp * np.dtype(NUMPY_DTYPES[out_dtype]).itemsize // _BEAT)
+                    res.slot_at[cmd.name, "assembled"] = (slot_beats, n)
+                    slot_beats += n
                 for i, (call, head) in enumerate(zip(prep.calls, prep.heads)):
                     res.head_at[cmd.name, i] = (head_beats, head.size)
                     heads.append(head)
@@ -630,7 +668,9 @@ class FpgaBackend(ProgramRunner):
         slot = res.arena[s0:s0 + sn]
         x = quantize_input_into(program, rgb, np.asarray(slot).view(np.int8)[:h * w * cp].reshape(h, w, cp))
         slot.flush()
-        return x
+        if res.input_view is None:  # the same object every frame: the first layer's record stays valid
+            res.input_view = x
+        return res.input_view
 
     def close(self) -> None:
         """Free the DMA buffers."""
@@ -678,13 +718,13 @@ class FpgaBackend(ProgramRunner):
         return int(region.physical_address), arr.nbytes, staged + arr.size
 
     def transfer_call(self, regs: dict[str, int], segments: list[Any], out: Any, where: Any = "",
-                      side: Any = None) -> np.ndarray:
+                      side: Any = None, record: list | None = None) -> np.ndarray:
         """One kernel call: S2MM into ``out`` (a slice of a DMA buffer), MM2S of every segment in order,
         and ``side`` (None, or the beats of the kernel's side stream) through the side DMA meanwhile.
 
         ``segments`` and ``side`` are beat arrays (sent from where they are when they lie in a resident
         DMA buffer, else staged) or ``(physical address, bytes)`` pairs.  Returns ``out`` as a plain
-        array (invalidated).
+        array (invalidated).  ``record`` (a list) gets the call as :meth:`execute_call`'s arguments.
         """
         out_bytes = int(out.nbytes)
         if out_bytes > self.dma.max_bytes:
@@ -703,6 +743,17 @@ class FpgaBackend(ProgramRunner):
             phys, nbytes, staged = self._segment(side, staged)
             if nbytes:
                 side_parts.append((phys, nbytes))
+        call = (regs, tuple(_pieces(parts, self.dma.max_bytes, "MM2S")),
+                tuple(_pieces(side_parts, self.side.max_bytes, "side MM2S")), out, str(where))
+        if record is not None:
+            record.append(call)
+        return self.execute_call(*call)
+
+    def execute_call(self, regs: dict[str, int], pieces: tuple, side_pieces: tuple, out: Any,
+                     where: str) -> np.ndarray:
+        """Make one kernel call whose DMA pieces ((physical address, bytes, name), split to the DMAs'
+        length registers) are known: registers, S2MM, start, both MM2S queues, done, checks."""
+        out_bytes = int(out.nbytes)
         t = self.timeout_s
         step = "starting"
         try:
@@ -714,8 +765,7 @@ class FpgaBackend(ProgramRunner):
             self.dma.s2mm.check()
             self.accel.start()
             # The kernel reads `in` and `side` concurrently: keep both DMAs going.
-            queues = [(self.dma.mm2s, _pieces(parts, self.dma.max_bytes, "MM2S")),
-                      (self.side.mm2s, _pieces(side_parts, self.side.max_bytes, "side MM2S"))]
+            queues = [(self.dma.mm2s, list(pieces)), (self.side.mm2s, list(side_pieces))]
             active: dict[int, str] = {}
             deadline = time.monotonic() + t
             while any(q for _, q in queues) or active:
@@ -779,6 +829,7 @@ class FpgaBackend(ProgramRunner):
     def recover(self) -> None:
         """Reset the DMA and bring the kernel back to idle (drain it, else download the bitstream again)."""
         t = self.timeout_s
+        self.accel.forget_registers()
         self.dma.reset(t)
         self.side.reset(t)
         if self.accel.idle:
@@ -812,8 +863,10 @@ class FpgaBackend(ProgramRunner):
                                  "power-cycle the board")
 
     # ------------------------------------------------------------ layers
-    def _kernel_for(self, name: str, n_calls: int, heads: Any, head_at, arena: Any, slot_at):
-        """The ``kernel`` callback of :func:`protocol.run_layer` for one layer's resident buffers."""
+    def _kernel_for(self, name: str, n_calls: int, heads: Any, head_at, arena: Any, slot_at,
+                    record: list | None = None):
+        """The ``kernel`` callback of :func:`protocol.run_layer` for one layer's resident buffers
+        (``record``: see :meth:`transfer_call`)."""
         index = iter(range(n_calls))
 
         def kernel(regs, segments, side, n_out_beats, where):
@@ -825,17 +878,56 @@ class FpgaBackend(ProgramRunner):
             text = (f"layer {name}: call {i + 1}/{n_calls} (channels {c.c0}..{c.c0 + c.n - 1}, "
                     f"columns {c.ox0}..{c.ox1 - 1}, chunk {c.chunk + 1}/{c.n_chunks})")
             head = (int(heads.physical_address) + h0 * _BEAT, hn * _BEAT)
-            return self.transfer_call(regs, [head, segments[1]], arena[s0:s0 + sn], text, side)
+            return self.transfer_call(regs, [head, segments[1]], arena[s0:s0 + sn], text, side, record)
 
         return kernel
+
+    def _replay(self, key: str, inputs: tuple[Any, ...]) -> Any:
+        """The output of a recorded layer made again, or None when ``key`` has no record for these inputs."""
+        rec = self._res.replay.get(key)
+        if rec is None or not rec.matches(inputs):
+            return None
+        return rec.replay(self.execute_call)
+
+    def _remember(self, key: str, inputs: tuple[Any, ...], calls: list, n_calls: int, staged_before: int,
+                  output: Any, copies: list | None = None, flush: Any = None) -> None:
+        """Record a layer for replay when its calls used resident buffers only (nothing staged) and its
+        output lies in the activation buffer (a call's slot, or the slot its calls are assembled in)."""
+        arena = self._res.arena
+        if (len(calls) != n_calls or self.staged_bytes != staged_before or not isinstance(output, np.ndarray)
+                or arena is None or not np.shares_memory(output, np.asarray(arena))):
+            return
+        self._res.replay[key] = protocol.RecordedLayer(inputs, tuple(calls), output, tuple(copies or ()), flush)
 
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Run one layer as :func:`pynq_depth.protocol.run_layer` plans it, on resident buffers."""
         res = self._res
         prep = res.preps.get(cmd.name) if self._running is not None and res.program is self._running else None
         if prep is not None and prep.cmd is cmd and prep.in_shape == tuple(x.shape):
-            kernel = self._kernel_for(cmd.name, len(prep.calls), res.heads, res.head_at, res.arena, res.slot_at)
-            return protocol.run_layer(prep, x, skip, out_dtype, kernel, NUMPY_DTYPES[out_dtype])
+            inputs = (x, skip)
+            out = self._replay(cmd.name, inputs)
+            if out is not None:
+                return out
+            calls: list = []
+            copies: list = []
+            staged = self.staged_bytes
+            kernel = self._kernel_for(cmd.name, len(prep.calls), res.heads, res.head_at, res.arena, res.slot_at,
+                                      calls)
+            slot = assembled = None
+            if (cmd.name, "assembled") in res.slot_at:
+                s0, sn = res.slot_at[cmd.name, "assembled"]
+                slot = res.arena[s0:s0 + sn]
+                ho, wo = prep.calls[0].out_h, max(c.ox1 for c in prep.calls)
+                cout = x.shape[2] if cmd.kind == "dw3x3" else int(cmd.weights.shape[0])
+                dtype = np.dtype(NUMPY_DTYPES[out_dtype])
+                cp = -(-cout // self.config.pe_in) * self.config.pe_in
+                assembled = np.asarray(slot).view(np.uint8)[:ho * wo * cp * dtype.itemsize].view(dtype)
+                assembled = assembled.reshape(ho, wo, cp)[:, :, :cout]
+            out = protocol.run_layer(prep, x, skip, out_dtype, kernel, NUMPY_DTYPES[out_dtype], assembled, copies)
+            if slot is not None:
+                slot.flush()
+            self._remember(cmd.name, inputs, calls, len(prep.calls), staged, out, copies, slot)
+            return out
         # A layer outside a prepared program: pack it now, on buffers of its own.
         prep = protocol.prepare_layer(cmd, tuple(x.shape), self.config)
         head_at, slot_at = {}, {}
@@ -868,6 +960,9 @@ class FpgaBackend(ProgramRunner):
             return super().run_host(cmd, tensors, program)
         if cmd.op == "resize" and cmd.output in res.resize:
             x = tensors[cmd.inputs[0]]
+            out = self._replay(cmd.output, (x,))
+            if out is not None:
+                return out
             call = res.resize[cmd.output]
             h, w, _ = program.tensors[cmd.output].shape
             regs = protocol.resize_registers(call, x.dtype.name, self.config)
@@ -875,10 +970,19 @@ class FpgaBackend(ProgramRunner):
             h0, hn = res.head_at[cmd.output, 0]
             s0, sn = res.slot_at[cmd.output, 0]
             head = (int(res.heads.physical_address) + h0 * _BEAT, hn * _BEAT)
-            beats = self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], f"resize {cmd.output}")
-            return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
-        if cmd.op == "concat" and cmd.output in res.fused:
-            return protocol.CatInput(*(tensors[name] for name in cmd.inputs))  # its reader sends both parts
+            calls: list = []
+            staged = self.staged_bytes
+            beats = self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], f"resize {cmd.output}",
+                                       record=calls)
+            out = beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
+            self._remember(cmd.output, (x,), calls, 1, staged, out)
+            return out
+        if cmd.op == "concat" and cmd.output in res.fused:  # its reader sends both parts
+            parts = tuple(tensors[name] for name in cmd.inputs)
+            cat = res.cats.get(cmd.output)
+            if cat is None or any(a is not b for a, b in zip(cat.parts, parts)):
+                cat = res.cats[cmd.output] = protocol.CatInput(*parts)
+            return cat
         if cmd.op == "concat" and (cmd.output, 0) in res.slot_at:
             parts = [tensors[name] for name in cmd.inputs]
             dtype = np.result_type(*parts)
