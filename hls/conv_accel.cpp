@@ -42,6 +42,13 @@ struct rs_coef_t {
 };
 
 typedef act_t lbuf_t[CONV_LB_ROWS][BANKS][CONV_LB_BANK_WORDS][PE_IN];
+typedef ap_int<8> lut_t[3][256];  ///< input quantisation table: channel, byte value -> int8
+
+/// Unpacker of the raw RGB frame (in_rgb): a continuous byte stream, 3 bytes per pixel.
+struct rgb_state_t {
+    beat_t cur;    ///< the beat being used
+    unsigned pos;  ///< its next unused byte (BEAT_BYTES: used up)
+};
 typedef wgt_t wbuf_t[CONV_WBUF_WORDS][PE_OUT][PE_IN];
 typedef lane_params_t prm_t[PE_OUT][MAX_BLOCKS];
 
@@ -102,13 +109,58 @@ WEIGHT_BEATS:
     }
 }
 
+/// \brief Read the input quantisation table (in_rgb): 3 x 32 beats, channel c byte v in beat c*32 + v/8, lane v%8.
+void read_lut(hls::stream<pkt_t>& in, lut_t lut) {
+LUT_BEATS:
+    for (unsigned i = 0; i < 3 * 256 / BEAT_BYTES; i++) {
+#pragma HLS PIPELINE II = 1
+        beat_t beat = in.read().data;
+    LUT_BYTES:
+        for (int q = 0; q < BEAT_BYTES; q++) {
+            lut[i / (256 / BEAT_BYTES)][(i % (256 / BEAT_BYTES)) * BEAT_BYTES + q] =
+                (ap_int<8>)beat.range(8 * q + 7, 8 * q);
+        }
+    }
+}
+
+/// \brief The next raw RGB pixel of the frame stream, quantised through the table into lanes 0..2.
+///
+/// The frame is sent as it lies in memory (H x W x 3 bytes, rows back to back), so a
+/// pixel may straddle two beats; a beat is read only when fewer than 3 bytes are left,
+/// which happens at most once per pixel (3 < BEAT_BYTES): the row pipeline keeps II=1.
+inline beat_t rgb_pixel(hls::stream<pkt_t>& in, const lut_t lut, rgb_state_t& st) {
+#pragma HLS INLINE
+    // One read site: the pixel's bytes come from the current beat and, past its end, the next one.
+    const bool fetch = st.pos + 3 > (unsigned)BEAT_BYTES;
+    beat_t next = 0;
+    if (fetch) next = in.read().data;
+    beat_t beat = 0;
+RGB_LANES:
+    for (int c = 0; c < 3; c++) {
+        const unsigned idx = st.pos + c;
+        ap_uint<8> value = idx < (unsigned)BEAT_BYTES ? (ap_uint<8>)st.cur.range(8 * idx + 7, 8 * idx)
+                                                      : (ap_uint<8>)next.range(8 * (idx - BEAT_BYTES) + 7,
+                                                                               8 * (idx - BEAT_BYTES));
+        beat.range(8 * c + 7, 8 * c) = (ap_uint<8>)lut[c][value];
+    }
+    if (fetch) {
+        st.cur = next;
+        st.pos = st.pos + 3 - BEAT_BYTES;
+    } else {
+        st.pos += 3;
+    }
+    return beat;
+}
+
 /// \brief Load padded row `p` into line-buffer slot `slot`; real pixels come from the stream.
 ///
 /// One flattened pipeline over (pixel, channel group): the fill is paid once per
 /// row.  Padding rows and columns are written as zeros so that the MAC loop needs
 /// no bounds checks.  Pixel px goes to bank px % 3, word (px / 3) * groups + g.
+/// With `rgb` the pixels are raw frame bytes quantised on the way in (rgb_pixel).
 void load_row(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, lbuf_t lbuf, unsigned slot, bool real_row,
-              unsigned padded_w, unsigned pad_l, unsigned in_w, unsigned groups, unsigned cat_groups, bool sign) {
+              unsigned padded_w, unsigned pad_l, unsigned in_w, unsigned groups, unsigned cat_groups, bool sign,
+              bool rgb, const lut_t lut, rgb_state_t& st) {
     const unsigned total = padded_w * groups;
     unsigned px = 0, g = 0, bank = 0, base = 0;
 ROW_BEATS:
@@ -118,7 +170,11 @@ ROW_BEATS:
         bool real = real_row && px >= pad_l && px < pad_l + in_w;
         beat_t beat = 0;
         // Concat through the side stream: groups >= cat_groups (when non-zero) come from `side`.
-        if (real) beat = (cat_groups != 0 && g >= cat_groups) ? side.read().data : in.read().data;
+        if (real && rgb) {
+            beat = rgb_pixel(in, lut, st);
+        } else if (real) {
+            beat = (cat_groups != 0 && g >= cat_groups) ? side.read().data : in.read().data;
+        }
     ROW_BYTES:
         for (int i = 0; i < PE_IN; i++) {
             ap_uint<8> byte = (ap_uint<8>)beat.range(8 * i + 7, 8 * i);
@@ -167,8 +223,9 @@ inline void write_beat(hls::stream<pkt_t>& out, beat_t data, bool last) {
 /// source rows in order (each enters the line buffer when the first output row
 /// that needs it is reached; rows no output row needs are read and dropped at the
 /// end).  Output: per output pixel cin_groups beats, same byte layout as the input.
-void run_resize(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, lbuf_t lbuf, unsigned in_h, unsigned in_w,
-                unsigned out_h, unsigned out_w, unsigned groups, bool sign) {
+void run_resize(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, lbuf_t lbuf,
+                const lut_t lut, rgb_state_t& st, unsigned in_h, unsigned in_w, unsigned out_h, unsigned out_w,
+                unsigned groups, bool sign) {
     rs_coef_t xtab[CONV_MAX_WIDTH];
     rs_coef_t ytab[CONV_MAX_WIDTH];
     // LUTRAM (2 x 640 x 41 bits, ~820 LUTs): their BRAM36 went to the side DMA's FIFOs.
@@ -200,7 +257,7 @@ RS_ROWS:
     RS_LOAD:
         for (; rows_loaded <= (unsigned)cy.i1; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 0 max = 2
-            load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign);
+            load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign, false, lut, st);
         }
         const unsigned s0 = (unsigned)cy.i0 % CONV_LB_ROWS, s1 = (unsigned)cy.i1 % CONV_LB_ROWS;
         const int fy = (int)cy.frac;
@@ -235,7 +292,7 @@ RS_ROWS:
 RS_DROP:
     for (; rows_loaded < in_h; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 0 max = 1
-        load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign);
+        load_row(in, side, lbuf, rows_loaded % CONV_LB_ROWS, true, in_w, 0, in_w, groups, 0, sign, false, lut, st);
     }
 }
 
@@ -246,7 +303,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,
                     unsigned skip_mult, unsigned skip_shift, int lo, int hi, unsigned psum_in,
-                    unsigned psum_out, unsigned cat_groups) {
+                    unsigned psum_out, unsigned cat_groups, unsigned in_rgb) {
 #pragma HLS INTERFACE mode = axis port = in
 #pragma HLS INTERFACE mode = axis port = side
 #pragma HLS INTERFACE mode = axis port = out
@@ -273,6 +330,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
 #pragma HLS INTERFACE mode = s_axilite port = psum_in bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = psum_out bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = cat_groups bundle = control
+#pragma HLS INTERFACE mode = s_axilite port = in_rgb bundle = control
 #pragma HLS INTERFACE mode = s_axilite port = return bundle = control
 #pragma HLS INTERFACE mode = ap_ctrl_hs port = return
 
@@ -294,6 +352,13 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
     prm_t prm;
 #pragma HLS ARRAY_PARTITION variable = prm dim = 1 type = complete
 #pragma HLS BIND_STORAGE variable = prm type = ram_1p impl = lutram
+    // Input quantisation table (in_rgb): one 256 x 8-bit LUTRAM per colour channel (~3 x 32 LUTs).
+    lut_t lut;
+#pragma HLS ARRAY_PARTITION variable = lut dim = 1 type = complete
+#pragma HLS BIND_STORAGE variable = lut type = ram_1p impl = lutram
+    rgb_state_t rgb_state;
+    rgb_state.cur = 0;
+    rgb_state.pos = BEAT_BYTES;  // nothing read yet
 
     // ---- register checks: refuse (read nothing) rather than overrun a buffer ----
     const bool rs = kind == CONV_KIND_RESIZE;
@@ -310,7 +375,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
         if (cin_groups < 1 || (unsigned long long)ceil_div(in_w, BANKS) * cin_groups > CONV_LB_BANK_WORDS)
             err |= CONV_ERR_LINEBUF;
         if (err) return err;
-        run_resize(in, side, out, lbuf, in_h, in_w, out_h, out_w, cin_groups, in_signed != 0);
+        run_resize(in, side, out, lbuf, lut, rgb_state, in_h, in_w, out_h, out_w, cin_groups, in_signed != 0);
         return 0;
     }
     const unsigned bl = dw ? (unsigned)PE_IN : (unsigned)PE_OUT;  // output lanes per block
@@ -328,10 +393,14 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
     if (n_out < 1 || n_out > CONV_MAX_OUT || (dw && cin_groups != nb)) err |= CONV_ERR_LANES;
     // A concat split needs the side stream to itself (no partial sums, no residual).
     if (cat_groups != 0 && (cat_groups >= cin_groups || psum_in || has_skip)) err |= CONV_ERR_LANES;
+    // The raw frame fills lanes 0..2 of one group with int8 table values, on `in` only.
+    const bool rgb = in_rgb != 0;
+    if (rgb && (cin_groups != 1 || in_signed == 0 || cat_groups != 0 || psum_in || dw)) err |= CONV_ERR_LANES;
     if (err) return err;
 
     read_params(in, prm, n_out);
     read_weights(in, wbuf, dw, dw ? cin_groups : nb * k * k * cin_groups);
+    if (rgb) read_lut(in, lut);
 
     const bool sign = in_signed != 0;
     const unsigned macs = dw ? 1 : k * k * cin_groups;  // MAC steps per (pixel, block)
@@ -356,7 +425,8 @@ OUT_ROWS:
         for (unsigned need = oy * stride + k; rows_loaded < need; rows_loaded++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 3
             bool real_row = rows_loaded >= pad_t && rows_loaded < pad_t + in_h;
-            load_row(in, side, lbuf, load_slot, real_row, padded_w, pad_l, in_w, cin_groups, cat_groups, sign);
+            load_row(in, side, lbuf, load_slot, real_row, padded_w, pad_l, in_w, cin_groups, cat_groups, sign, rgb, lut,
+                     rgb_state);
             load_slot = load_slot == CONV_LB_ROWS - 1 ? 0 : load_slot + 1;
         }
         unsigned slot_of[3];

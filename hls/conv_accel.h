@@ -23,6 +23,13 @@
 //        w[b*PE_OUT + o][t][g*PE_IN + i] in byte i (lanes past n_out zero).
 //      dw3x3: for group g < cin_groups, tap t < 9: one beat, byte i = weight
 //        of channel g*PE_IN + i at tap t.
+//   2b. INPUT TABLE (register in_rgb = 1 only): 96 beats, the int8 value of
+//        byte v of colour channel c (quantize_input's 3 x 256 table) in beat
+//        c*32 + v/8, byte lane v%8.  The ROWS are then the raw frame as it lies
+//        in memory: 3 bytes (R, G, B) per pixel, rows back to back, the last beat
+//        zero-padded; pixel bytes map through the table to lanes 0..2 of the one
+//        channel group (lanes 3..7 zero).  Needs cin_groups = 1, in_signed = 1, a
+//        standard or pointwise kernel, no partial sums, no concat (else CONV_ERR_LANES).
 //   3. ROWS    for output row oy: the input rows that row needs and that have
 //        not been sent yet (real rows only, in order; a row is in_w pixels x
 //        cin_groups beats, PE_IN channels per beat, zero-padded channels).
@@ -113,12 +120,13 @@ enum {
 /// \param psum_in             accumulators start from streamed partial sums (not bias).
 /// \param psum_out            write raw accumulators instead of requantised results.
 /// \param cat_groups          0, or the channel groups of a concat's first part: row groups >= it come on `side`.
+/// \param in_rgb              1: the input rows are the raw RGB frame, quantised on chip (INPUT TABLE above).
 /// \return 0 or CONV_ERR_* bits.
 unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::stream<pkt_t>& out, unsigned kind, unsigned stride,
                     unsigned in_h, unsigned in_w, unsigned pad_t, unsigned pad_b, unsigned pad_l,
                     unsigned pad_r, unsigned out_h, unsigned out_w, unsigned cin_groups, unsigned n_out,
                     unsigned in_signed, unsigned out_bytes, unsigned has_skip, unsigned skip_signed,
                     unsigned skip_mult, unsigned skip_shift, int lo, int hi, unsigned psum_in,
-                    unsigned psum_out, unsigned cat_groups);
+                    unsigned psum_out, unsigned cat_groups, unsigned in_rgb);
 
 #endif

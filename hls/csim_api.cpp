@@ -8,7 +8,7 @@
 #include "conv_accel.h"
 
 /// Number of registers in the order of pynq_depth.protocol.REGISTERS.
-#define PD_NUM_REGS 23
+#define PD_NUM_REGS 24
 
 extern "C" {
 
@@ -56,7 +56,7 @@ int pd_conv_call(const uint64_t* in, long n_in, const uint64_t* side, long n_sid
     const int* r = regs;
     unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                                  r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21],
-                                 r[22]);
+                                 r[22], r[23]);
     long produced = 0, first_last = -1, n_last = 0, dropped = 0;
     while (!sout.empty()) {
         pkt_t p = sout.read();

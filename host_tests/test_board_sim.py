@@ -286,7 +286,7 @@ def test_register_map_order_mismatch_is_refused(tmp_path):
     swapped[2], swapped[3] = swapped[3], swapped[2]
     with pytest.raises(OverlayError, match=r"order"):
         open_sim_runner(bitfile=make_sim_overlay(tmp_path, registers=tuple(swapped)))
-    with pytest.raises(OverlayError, match=r"lacks cat_groups"):
+    with pytest.raises(OverlayError, match=r"lacks in_rgb"):
         open_sim_runner(bitfile=make_sim_overlay(tmp_path / "b", registers=REGISTERS[:-1]))
 
 

@@ -332,3 +332,40 @@ def test_concat_split_with_side_inputs_is_refused(csim):
     for bad in ({"cat_groups": 2}, {"cat_groups": 1, "psum_in": 1}, {"cat_groups": 1, "has_skip": 1}):
         with pytest.raises(protocol.ProtocolError, match="lane count"):
             csim.call_kernel(dict(regs, **bad), prep.heads[0], regs["_out_beats"], "refused")
+
+
+@pytest.mark.parametrize("hw", [(33, 47), (32, 32), (35, 41)])
+def test_raw_frame_quantised_on_the_kernel_is_bit_exact(csim, hw):
+    """The first layer reads the frame as it lies in memory (3 bytes per pixel, rows back to back,
+    pixels straddling beats) and quantises it through the input table on chip (in_rgb)."""
+    rng = np.random.default_rng(hw[0] * 100 + hw[1])
+    rgb = rng.integers(0, 256, size=(*hw, 3)).astype(np.uint8)
+    program = random_network_program(rng, input_hw=hw, rgb=rgb)
+    frame = csim.input_tensor(program, rgb)
+    assert isinstance(frame, protocol.RawFrame) and frame.beats.size == -(-hw[0] * hw[1] * 3 // 8)
+    np.testing.assert_array_equal(frame.quantized(), Emulator().input_tensor(program, rgb))
+    first = program.conv_commands[0]
+    prep = csim.prepared(first, frame.shape, frame.lut)
+    # the head ends with the input table; then the frame's bytes as they lie (3 per pixel)
+    assert prep.rgb and prep.heads[0].size + frame.beats.size == protocol.stream_beats(
+        first, prep.calls[0], csim.config, rgb=True)
+    np.testing.assert_array_equal(prep.heads[0][-protocol.INPUT_TABLE_BEATS:],
+                                  protocol.pack_input_table(program.input_lut))
+    before = csim.calls
+    got = csim.run_conv(first, frame, None, program.tensors[first.output].dtype)
+    assert csim.calls == before + 1
+    want = Emulator().run_conv(first, frame.quantized(), None, program.tensors[first.output].dtype)
+    np.testing.assert_array_equal(got, want)
+    report = verify_network(csim, program, rgb)  # and the whole network from it
+    assert report.ok, str(report)
+
+
+def test_raw_frame_rules_are_enforced_by_the_kernel(csim):
+    """in_rgb with more than one channel group, or unsigned input, is refused (nothing read)."""
+    regs = dict.fromkeys(protocol.REGISTERS, 0)
+    regs.update(kind=0, stride=1, in_h=3, in_w=3, pad_t=1, pad_b=1, pad_l=1, pad_r=1, out_h=3, out_w=3,
+                cin_groups=2, n_out=1, in_signed=1, out_bytes=1, skip_shift=1, lo=-128, hi=127, in_rgb=1)
+    with pytest.raises(protocol.ProtocolError, match="lane count"):
+        csim.call_kernel(regs, np.zeros(4, dtype=np.uint64), 9)
+    with pytest.raises(protocol.ProtocolError, match="lane count"):
+        csim.call_kernel(dict(regs, cin_groups=1, in_signed=0), np.zeros(4, dtype=np.uint64), 9)

@@ -87,15 +87,22 @@ def test_pw1x1_time_on_pynq_z2():
     f = 125e6
     expected = 12 / f + (34 + 35 + 160) / f + (128 + 16 + 136) / f
     assert cost.seconds == pytest.approx(max(expected, cost.dma_seconds))
-    # driver: 23 registers x 3 us + 3 DMA transfers x (30 start + 10 wait) + 10 start/done
-    assert board.call_overhead_us(transfers=3) == pytest.approx(23 * 3 + 3 * 40 + 10)
-    assert board.call_overhead_us() == pytest.approx(23 * 3 + 60 + 20 + 10)
+    # driver: 24 registers x 3 us + 3 DMA transfers x (30 start + 10 wait) + 10 start/done
+    assert board.call_overhead_us(transfers=3) == pytest.approx(24 * 3 + 3 * 40 + 10)
+    assert board.call_overhead_us() == pytest.approx(24 * 3 + 60 + 20 + 10)
+    # the model charges only the registers that change between calls (the driver writes no others)
+    assert board.call_overhead_us(registers=0, transfers=3) == pytest.approx(3 * 40 + 10)
 
 
 def test_layer_totals_and_bottleneck_arithmetic():
     report = perf.model(Z2, size=(32, 32), measure_cpu=False)
+    board = perf.get_board(Z2)
     for layer in report.layers:
         assert layer.total_s == pytest.approx(layer.accel_s + layer.cpu_s + layer.overhead_s)
+        side = layer.transfers - layer.calls * perf.DMA_TRANSFERS_PER_CALL
+        assert layer.overhead_s * 1e6 == pytest.approx(layer.calls * board.call_overhead_us(0, 3)
+                                                       + layer.register_writes * 3.0 + side * 40.0)
+        assert layer.register_writes <= layer.calls * len(protocol.REGISTERS)
         if layer.calls:
             assert layer.accel_s >= max(layer.compute_s, layer.dma_s) * 0.999 or layer.accel_s >= layer.dma_s
     assert report.fps == pytest.approx(1 / sum(layer.total_s for layer in report.layers))

@@ -119,6 +119,12 @@ def packaged_program(model_name: str) -> Any:
     return program if getattr(program, "model", None) == model_name else None
 
 
+def reads_raw_frame(layer: LayerSpec, calls: list[protocol.Call], config: HwConfig) -> bool:
+    """Whether the driver sends this layer the raw frame for the kernel to quantise (``in_rgb``)."""
+    return (layer.cmd is not None and layer.cmd.input == "input"
+            and protocol.rgb_capable(layer.cmd, layer.in_shape, calls, config))
+
+
 def register_writes(layers: list[LayerSpec], config: HwConfig, fused: dict[str, int],
                     program: Any = None) -> dict[str, int]:
     """Argument-register writes per frame of every layer, as the driver makes them
@@ -149,10 +155,13 @@ def register_writes(layers: list[LayerSpec], config: HwConfig, fused: dict[str, 
             skip_dtype = dtypes.get(cmd.skip, "int8") if cmd.skip is not None else None
             cat = fused.get(cmd.input, 0)
             out_dtype = dtypes.setdefault(node.output, layer.out_dtype)
-            for call in protocol.plan_layer(cmd, layer.in_shape, config):
+            calls = protocol.plan_layer(cmd, layer.in_shape, config)
+            rgb = reads_raw_frame(layer, calls, config)
+            for call in calls:
                 regs = protocol.registers(cmd, call, in_dtype, out_dtype, skip_dtype, config)
                 if cat:
                     regs["cat_groups"] = cat // config.pe_in
+                regs["in_rgb"] = int(rgb)
                 sequence.append((layer.name, regs))
         elif node.op == "resize":
             dtype = dtypes.setdefault(node.output, dtypes.get(node.inputs[0], "int8"))
@@ -447,11 +456,12 @@ def pixel_steps(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwCon
 
 def call_cycles(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwConfig,
                 timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
-                mac_lanes: int | None = None) -> dict[str, int]:
+                mac_lanes: int | None = None, rgb: bool = False) -> dict[str, int]:
     """Kernel cycles of one call by phase, following the loops of ``hls/conv_accel.cpp``.
 
     Phases: ``setup``; ``params`` (``PARAMS``: ``n`` channels at II=2); ``weights``
-    (``WEIGHT_BEATS``: one beat per cycle); ``rows`` (per padded row one ``ROW_BEATS`` pipeline
+    (``WEIGHT_BEATS``: one beat per cycle); ``table`` (``rgb``: ``LUT_BEATS``, the input table, one
+    beat per cycle; the row loop still takes one pixel per cycle); ``rows`` (per padded row one ``ROW_BEATS`` pipeline
     of ``padded_w * cin_groups`` beats, zero padding included, plus the ``LOAD_ROWS`` iteration);
     per output row one flattened ``PIXEL_PIPE`` of ``(out_w * blocks + 1) * steps`` iterations
     (:func:`pixel_steps`): ``mac`` = the pixel-block iterations, ``out`` = the final drain block,
@@ -470,6 +480,7 @@ def call_cycles(cmd: ConvCmd, call: protocol.Call, out_dtype: str, config: HwCon
     c["params"] = t.pipe(call.n * PARAM_BEATS_PER_LANE // 2, 2, t.io_depth)
     w_beats = 9 * cg if dw else nb * k * k * cg * g.pe_out
     c["weights"] = t.pipe(w_beats, 1, t.io_depth)
+    c["table"] = t.pipe(protocol.INPUT_TABLE_BEATS, 1, t.io_depth) if rgb else 0
     c["rows"] = padded_h * (t.pipe(padded_w * cg, 1, t.load_depth) + t.loop_overhead)
     c["mac"] = call.out_h * call.out_w * nb * steps
     c["out"] = call.out_h * steps
@@ -494,31 +505,32 @@ def resize_cycles(call: protocol.Call, config: HwConfig, timing: KernelTiming = 
 
 def call_cost(cmd: ConvCmd | None, call: protocol.Call, out_dtype: str, config: HwConfig, board: Board,
               timing: KernelTiming = KernelTiming(), variant: Variant = SHIPPED,
-              mac_lanes: int | None = None) -> CallCost:
-    """Cycles, DMA bytes and modelled seconds of one call on a board (``cmd`` None: a resize call)."""
+              mac_lanes: int | None = None, rgb: bool = False) -> CallCost:
+    """Cycles, DMA bytes and modelled seconds of one call on a board (``cmd`` None: a resize call;
+    ``rgb``: the call reads the raw frame, register ``in_rgb``)."""
     if cmd is None:
         cycles = resize_cycles(call, config, timing)
         in_bytes = protocol.resize_stream_beats(call, config) * 8
         out_bytes = protocol.resize_output_beats(call, config) * 8
         pixel_in = 0
     else:
-        cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes)
+        cycles = call_cycles(cmd, call, out_dtype, config, timing, variant, mac_lanes, rgb)
         # both input DMAs (in + side) share the HP port
         pixel_in = protocol.side_beats(cmd, call, config) * 8
-        in_bytes = protocol.stream_beats(cmd, call, config) * 8 + pixel_in
+        in_bytes = protocol.stream_beats(cmd, call, config, rgb) * 8 + pixel_in
         out_bytes = protocol.output_beats(call, out_dtype) * 8
     load_in = in_bytes - pixel_in
     f = config.clock_mhz * 1e6
     hp = board.hp_bytes_per_s(config.clock_mhz)
     dram = board.dram_bytes_per_s
     bw_in = min(hp, dram)
-    pixel_cycles = sum(v for key, v in cycles.items() if key not in ("params", "weights", "rows", "setup"))
+    pixel_cycles = sum(v for key, v in cycles.items() if key not in ("params", "weights", "table", "rows", "setup"))
     t_pix_c = pixel_cycles / f
     row_c = cycles["rows"] / f
     if variant.overlap_loads:
         # rows of output row i+1 stream in while row i computes: per call, loads hide behind compute
         row_c = max(0.0, row_c - t_pix_c)
-    t_load = max((cycles["params"] + cycles["weights"]) / f + row_c, load_in / bw_in)
+    t_load = max((cycles["params"] + cycles["weights"] + cycles.get("table", 0)) / f + row_c, load_in / bw_in)
     t_pix = max(t_pix_c, pixel_in / bw_in, out_bytes / hp, (pixel_in + out_bytes) / dram)
     seconds = cycles["setup"] / f + t_load + t_pix
     dma = max(in_bytes / hp, out_bytes / hp, (in_bytes + out_bytes) / dram)
@@ -586,13 +598,26 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
         pb = np.zeros((h, w, -(-cb // config.pe_in) * config.pe_in), dtype=np.int8)
         held = [pa, pb]
         x = protocol.CatInput(pa[:, :, :ca], pb[:, :, :cb])  # type: ignore[assignment]
-    frame = None
-    if cmd.input == "input":  # the driver quantises the frame into that buffer (FpgaBackend.input_tensor)
-        from .emulator import quantize_input_into
-
-        lut_program = _InputLut(np.zeros((3, 256), dtype=np.int8), (h, w))
+    put_frame = None  # the per-frame work of FpgaBackend.input_tensor
+    lut = np.zeros((3, 256), dtype=np.int8)
+    prep = protocol.prepare_layer(cmd, layer.in_shape, config, lut if cmd.input == "input" else None)
+    if cmd.input == "input":
         frame = np.zeros((h, w, 3), dtype=np.uint8)
-    prep = protocol.prepare_layer(cmd, layer.in_shape, config)
+        if prep.rgb:  # the frame is copied into its slot as it is; the kernel quantises it (in_rgb)
+            beats = np.zeros(-(-h * w * 3 // 8), dtype=np.uint64)
+            raw = protocol.RawFrame(beats, (h, w), lut)
+            x = raw  # type: ignore[assignment]
+            held = [beats]
+
+            def put_frame() -> None:
+                raw.rgb[...] = frame
+        else:  # quantised into the padded slot on the processor
+            from .emulator import quantize_input_into
+
+            lut_program = _InputLut(lut, (h, w))
+
+            def put_frame() -> None:
+                quantize_input_into(lut_program, frame, padded)  # type: ignore[arg-type]
     ho, wo, cout = node.out_shape
     # the residual as the driver holds it: a kernel output, channels padded to a whole beat
     skip_buf = np.zeros((ho, wo, -(-cout // 8) * 8), dtype=np.int8)
@@ -629,8 +654,8 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
     def run(assembly: list | None = None) -> Any:
         nonlocal counter
         counter = iter(range(len(prep.calls)))
-        if frame is not None:
-            quantize_input_into(lut_program, frame, padded)  # type: ignore[arg-type]
+        if put_frame is not None:
+            put_frame()
         return protocol.run_layer(prep, x, skip, layer.out_dtype, kernel, None, assembled, assembly)
 
     # The first frame: planned by run_layer and recorded; the driver replays a layer whose calls
@@ -643,8 +668,8 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
     record = protocol.RecordedLayer(inputs, tuple(recorded), output, tuple(copies))
 
     def replay() -> None:
-        if frame is not None:
-            quantize_input_into(lut_program, frame, padded)  # type: ignore[arg-type]
+        if put_frame is not None:
+            put_frame()
         if record.matches(inputs):
             record.replay(_no_driver_operation)
 
@@ -897,7 +922,8 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
             continue
         cpu *= variant.cpu_scale
         calls = protocol.plan_layer(layer.cmd, layer.in_shape, cfg)
-        costs = [call_cost(layer.cmd, c, layer.out_dtype, cfg, board, timing, variant, lanes) for c in calls]
+        rgb = reads_raw_frame(layer, calls, cfg)
+        costs = [call_cost(layer.cmd, c, layer.out_dtype, cfg, board, timing, variant, lanes, rgb) for c in calls]
         side_calls = sum(bool(cat) or protocol.side_beats(layer.cmd, c, cfg) > 0 for c in calls)
         cycles: dict[str, int] = {}
         for cost in costs:
@@ -1040,7 +1066,7 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
         SHIPPED,
         Variant("A: C driver / command queue (call overhead /10)", call_overhead_scale=0.1),
         Variant("D: row loads overlap compute", overlap_loads=True),
-        Variant("F'': no processor work left in convolutions (per-call Python, frame quantisation)",
+        Variant("F'': frame quantisation on the kernel (input LUT): no processor work left",
                 cpu_scale=0.0),
         Variant("A+D+F''", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
     ]

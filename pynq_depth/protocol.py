@@ -44,8 +44,10 @@ from .program import ConvCmd
 REGISTERS: tuple[str, ...] = (
     "kind", "stride", "in_h", "in_w", "pad_t", "pad_b", "pad_l", "pad_r", "out_h", "out_w", "cin_groups",
     "n_out", "in_signed", "out_bytes", "has_skip", "skip_signed", "skip_mult", "skip_shift", "lo", "hi",
-    "psum_in", "psum_out", "cat_groups",
+    "psum_in", "psum_out", "cat_groups", "in_rgb",
 )
+#: Beats of the input quantisation table a call with ``in_rgb`` reads after its weights (3 x 256 bytes).
+INPUT_TABLE_BEATS = 3 * 256 // 8
 KIND_CODES = {"conv3x3": 0, "dw3x3": 1, "pw1x1": 2, "resize": 3}
 #: Error bits of the kernel's return value.
 KERNEL_ERRORS = {1: "kind/stride/padding", 2: "shape", 4: "line buffer overflow", 8: "weight buffer overflow",
@@ -225,7 +227,7 @@ def registers(cmd: ConvCmd, call: Call, in_dtype: str, out_dtype: str, skip_dtyp
         "has_skip": int(has_skip), "skip_signed": int(skip_dtype == "int8") if has_skip else 0,
         "skip_mult": int(cmd.skip_mult) if has_skip else 0, "skip_shift": int(cmd.skip_shift) if has_skip else 1,
         "lo": int(cmd.lo), "hi": int(cmd.hi),
-        "psum_in": int(call.psum_in), "psum_out": int(call.psum_out), "cat_groups": 0,
+        "psum_in": int(call.psum_in), "psum_out": int(call.psum_out), "cat_groups": 0, "in_rgb": 0,
     }
     return {name: regs[name] for name in REGISTERS}
 
@@ -382,14 +384,17 @@ def unpack_output(beats: np.ndarray, call: Call, out_dtype: str) -> np.ndarray:
     return beats.view(dtype).reshape(h, w, -1)[:, :, :call.n]
 
 
-def stream_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> int:
-    """Exact number of beats of a call's ``in`` stream (its MM2S transfers / 8)."""
+def stream_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None, rgb: bool = False) -> int:
+    """Exact number of beats of a call's ``in`` stream (its MM2S transfers / 8); ``rgb``: the call
+    reads the raw frame (register ``in_rgb``): the input table, then 3 bytes per pixel."""
     g = geometry(config or default_config())
     cg = _ceil(call.ci1 - call.ci0, g.pe_in)
     k = 1 if cmd.kind == "pw1x1" else 3
     weights = 9 * cg if cmd.kind == "dw3x3" else _ceil(call.n, g.pe_out) * k * k * cg * g.pe_out
-    rows = (call.iy1 - call.iy0) * (call.ix1 - call.ix0) * cg
-    return PARAM_BEATS_PER_LANE * call.n + weights + rows
+    pixels = (call.iy1 - call.iy0) * (call.ix1 - call.ix0)
+    if rgb:
+        return PARAM_BEATS_PER_LANE * call.n + weights + INPUT_TABLE_BEATS + _ceil(pixels * 3, 8)
+    return PARAM_BEATS_PER_LANE * call.n + weights + pixels * cg
 
 
 def side_beats(cmd: ConvCmd, call: Call, config: HwConfig | None = None) -> int:
@@ -427,6 +432,9 @@ class PreparedLayer:
     heads: list[np.ndarray]
     config: HwConfig
     pe_in: int = 8
+    #: The layer reads the raw frame and quantises it on the kernel (register ``in_rgb``;
+    #: its head ends with the input table).
+    rgb: bool = False
     _regs: dict = field(default_factory=dict, repr=False)
 
     def registers(self, index: int, in_dtype: str, out_dtype: str, skip_dtype: str | None) -> dict[str, int]:
@@ -435,22 +443,58 @@ class PreparedLayer:
         regs = self._regs.get(key)
         if regs is None:
             regs = registers(self.cmd, self.calls[index], in_dtype, out_dtype, skip_dtype, self.config)
+            regs["in_rgb"] = int(self.rgb)
             regs["_out_beats"] = output_beats(self.calls[index], out_dtype)
             self._regs[key] = regs
         return regs
 
 
-def prepare_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | None = None) -> PreparedLayer:
-    """Plan a layer and pack every call's constants and weights (done once per program)."""
+def rgb_capable(cmd: ConvCmd, in_shape: tuple[int, int, int], calls: list[Call], config: HwConfig) -> bool:
+    """Whether the kernel can quantise this layer's input itself (register ``in_rgb``): 3 channels
+    (one group), a standard or pointwise kernel, and one call reading whole rows of the frame (it
+    is streamed as it lies in memory, 3 bytes per pixel, rows back to back)."""
+    h, w, c = in_shape
+    return (c == 3 and config.pe_in >= 3 and cmd.kind != "dw3x3" and cmd.skip is None and len(calls) == 1
+            and calls[0].ix0 == 0 and calls[0].ix1 == w and calls[0].iy0 == 0 and calls[0].iy1 == h
+            and not calls[0].psum_in and not calls[0].psum_out)
+
+
+def pack_input_table(lut: np.ndarray) -> np.ndarray:
+    """The 3 x 256 int8 input table as :data:`INPUT_TABLE_BEATS` beats (channel c, byte v: beat
+    c*32 + v//8, lane v%8)."""
+    table = np.ascontiguousarray(np.asarray(lut, dtype=np.int8).reshape(3, 256))
+    return table.view(np.uint8).reshape(-1).view(_BEAT_DTYPE).copy()
+
+
+def prepare_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig | None = None,
+                  input_lut: np.ndarray | None = None) -> PreparedLayer:
+    """Plan a layer and pack every call's constants and weights (done once per program).
+
+    ``input_lut`` (the program's 3 x 256 input table, for the layer that reads the frame):
+    the kernel quantises the raw frame itself when :func:`rgb_capable`.
+    """
     config = config or default_config()
     calls = plan_layer(cmd, in_shape, config)
     heads = [np.concatenate([pack_params(cmd, c, config), pack_weights(cmd, c, config)]) for c in calls]
-    return PreparedLayer(cmd, tuple(in_shape), calls, heads, config, config.pe_in)  # type: ignore[arg-type]
+    rgb = input_lut is not None and rgb_capable(cmd, tuple(in_shape), calls, config)  # type: ignore[arg-type]
+    if rgb:
+        heads[0] = np.concatenate([heads[0], pack_input_table(input_lut)])  # type: ignore[arg-type]
+    return PreparedLayer(cmd, tuple(in_shape), calls, heads, config, config.pe_in, rgb)  # type: ignore[arg-type]
+
+
+def frame_reader(program) -> ConvCmd | None:
+    """The convolution that reads the network input, when it is its only reader (else None)."""
+    readers = [c for c in program.commands if "input" in getattr(c, "inputs", ())
+               or getattr(c, "input", None) == "input" or getattr(c, "skip", None) == "input"]
+    return readers[0] if len(readers) == 1 and isinstance(readers[0], ConvCmd) else None
 
 
 def prepare_program(program, config: HwConfig | None = None) -> dict[str, PreparedLayer]:
-    """:func:`prepare_layer` for every convolution of a program, keyed by command name."""
-    return {cmd.name: prepare_layer(cmd, tuple(program.tensors[cmd.input].shape), config)
+    """:func:`prepare_layer` for every convolution of a program, keyed by command name (the frame's
+    only reader with the program's input table: see :func:`rgb_capable`)."""
+    first = frame_reader(program)
+    return {cmd.name: prepare_layer(cmd, tuple(program.tensors[cmd.input].shape), config,
+                                    program.input_lut if cmd is first else None)
             for cmd in program.conv_commands}
 
 
@@ -537,9 +581,48 @@ class CatInput:
         return np.concatenate(self.parts, axis=-1)
 
 
+class RawFrame:
+    """The network input as the camera gives it, for a kernel that quantises it (register ``in_rgb``).
+
+    ``beats`` hold the (H, W, 3) uint8 frame as it lies in memory, the last beat
+    zero-padded; ``lut`` is the program's 3 x 256 input table.  ``shape`` and
+    ``dtype`` are those of the quantised input; :meth:`quantized` makes it (what
+    :func:`~pynq_depth.emulator.quantize_input` gives).
+    """
+
+    __slots__ = ("beats", "rgb", "lut", "shape", "dtype")
+
+    def __init__(self, beats: np.ndarray, hw: tuple[int, int], lut: np.ndarray) -> None:
+        h, w = hw
+        if beats.dtype != _BEAT_DTYPE or beats.size != _ceil(h * w * 3, 8):
+            raise ValueError(f"a {h}x{w} frame needs {_ceil(h * w * 3, 8)} beats, got {beats.size} {beats.dtype}")
+        self.beats = beats
+        self.rgb = beats.view(np.uint8)[:h * w * 3].reshape(h, w, 3)
+        self.lut = lut
+        self.shape = (h, w, 3)
+        self.dtype = np.dtype(np.int8)
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, lut: np.ndarray) -> "RawFrame":
+        """A frame in a new beat buffer."""
+        h, w, _ = rgb.shape
+        beats = np.zeros(_ceil(h * w * 3, 8), dtype=_BEAT_DTYPE)
+        beats.view(np.uint8)[:h * w * 3] = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(-1)
+        return cls(beats, (h, w), lut)
+
+    def quantized(self) -> np.ndarray:
+        """The quantised (H, W, 3) int8 input."""
+        out = np.empty(self.shape, dtype=np.int8)
+        for c in range(3):
+            np.take(self.lut[c], self.rgb[..., c], out=out[..., c])
+        return out
+
+
 def materialize(x):
-    """``x``, or the concat a :class:`CatInput` stands for."""
-    return x.concatenate() if isinstance(x, CatInput) else x
+    """``x``, or the concat a :class:`CatInput` stands for, or the quantised :class:`RawFrame`."""
+    if isinstance(x, CatInput):
+        return x.concatenate()
+    return x.quantized() if isinstance(x, RawFrame) else x
 
 
 def cat_fusable(prep: PreparedLayer, first_channels: int) -> bool:
@@ -621,6 +704,12 @@ def run_layer(prep: PreparedLayer, x: np.ndarray, skip: np.ndarray | None, out_d
     every (destination, source) pair copied, so that a driver can repeat them.
     """
     cmd, calls = prep.cmd, prep.calls
+    if isinstance(x, RawFrame):
+        if prep.rgb:  # the kernel quantises the frame: one call, the frame's bytes as they lie
+            regs = prep.registers(0, "int8", out_dtype, None)
+            beats = kernel(regs, [prep.heads[0], x.beats], None, regs["_out_beats"], _Where(cmd.name, calls[0]))
+            return unpack_output(beats, calls[0], out_dtype)
+        x = x.quantized()
     cat = None
     if isinstance(x, CatInput):
         a, b = x.parts

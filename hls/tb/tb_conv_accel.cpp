@@ -23,7 +23,7 @@
 
 namespace {
 
-const int N_REGS = 23;
+const int N_REGS = 24;
 
 /// \brief Read exactly n bytes or fail.
 bool read_exact(FILE* f, void* dst, size_t n) { return fread(dst, 1, n, f) == n; }
@@ -67,7 +67,7 @@ int run_case(const char* path) {
     const int32_t* r = regs;
     unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
                                  r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21],
-                                 r[22]);
+                                 r[22], r[23]);
     if (status != 0) {
         printf("%s: kernel refused the call, status %u\n", path, status);
         return 1;

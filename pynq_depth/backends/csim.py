@@ -215,13 +215,15 @@ class CsimBackend(ProgramRunner):
         return out
 
     # ------------------------------------------------------------ layers
-    def prepared(self, cmd: ConvCmd, in_shape: tuple[int, int, int]) -> protocol.PreparedLayer:
-        """The layer's plan and packed constants/weights, packed once per (command, input shape)."""
-        key = (id(cmd), tuple(in_shape))
+    def prepared(self, cmd: ConvCmd, in_shape: tuple[int, int, int],
+                 input_lut: np.ndarray | None = None) -> protocol.PreparedLayer:
+        """The layer's plan and packed constants/weights, packed once per (command, input shape, table)."""
+        key = (id(cmd), tuple(in_shape), None if input_lut is None else id(input_lut))
         with self._prep_lock:
             prep = self._prepared.get(key)
             if prep is None or prep.cmd is not cmd:
-                prep = protocol.prepare_layer(cmd, tuple(in_shape), self.config)  # type: ignore[arg-type]
+                prep = protocol.prepare_layer(cmd, tuple(in_shape), self.config,  # type: ignore[arg-type]
+                                              input_lut)
                 if len(self._prepared) >= 512:  # many random programs: keep memory bounded
                     self._prepared.clear()
                 self._prepared[key] = prep
@@ -235,8 +237,19 @@ class CsimBackend(ProgramRunner):
 
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Run one layer as a sequence of kernel calls (see :func:`pynq_depth.protocol.run_layer`)."""
-        prep = self.prepared(cmd, x.shape)
+        prep = self.prepared(cmd, x.shape, x.lut if isinstance(x, protocol.RawFrame) else None)
         return protocol.run_layer(prep, x, skip, out_dtype, self._kernel, NUMPY_DTYPES[out_dtype])
+
+    def input_tensor(self, program: Program, rgb: np.ndarray):  # type: ignore[override]
+        """The frame as the board driver sends it (:class:`~pynq_depth.protocol.RawFrame`, quantised by the
+        kernel) when the layer that reads it can take it, else quantised here."""
+        first = protocol.frame_reader(program)
+        x = super().input_tensor(program, rgb)  # validates the image (and is the fallback)
+        if first is None or not protocol.rgb_capable(first, tuple(x.shape),
+                                                      protocol.plan_layer(first, tuple(x.shape), self.config),
+                                                      self.config):
+            return x
+        return protocol.RawFrame.of(rgb, program.input_lut)
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
         """Resize on the kernel (kind resize); concat through the side stream where its reader allows, else on the processor."""

@@ -602,8 +602,8 @@ class FpgaBackend(ProgramRunner):
                     n = protocol.output_beats(call, out_dtype)
                     res.slot_at[cmd.name, i] = (slot_beats, n)
                     slot_beats += n
-                    body_beats = max(body_beats, protocol.stream_beats(cmd, call, self.config) - head.size
-                                     + protocol.side_beats(cmd, call, self.config))
+                    body_beats = max(body_beats, protocol.stream_beats(cmd, call, self.config, prep.rgb)
+                                     - head.size + protocol.side_beats(cmd, call, self.config))
                     out_beats = max(out_beats, n)
             elif cmd.op == "resize":
                 h, w, _ = program.tensors[cmd.output].shape
@@ -657,8 +657,10 @@ class FpgaBackend(ProgramRunner):
         return np.array(result)
 
     def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
-        """Quantise the frame into its resident DMA slot, channels padded to ``pe_in`` (the first
-        layer's rows are then sent from there, no packing), and flush it."""
+        """Put the frame into its resident DMA slot and flush it: as it is (a
+        :class:`~pynq_depth.protocol.RawFrame`, one copy) when the first layer's kernel call
+        quantises it (``in_rgb``), else quantised here with channels padded to ``pe_in`` (the
+        first layer's rows are then sent from there, no packing)."""
         res = self._res
         if res.program is not program or program.tensors["input"].dtype != "int8":
             return super().input_tensor(program, rgb)
@@ -666,6 +668,16 @@ class FpgaBackend(ProgramRunner):
         cp = -(-c // self.config.pe_in) * self.config.pe_in
         s0, sn = res.slot_at["input", 0]
         slot = res.arena[s0:s0 + sn]
+        first = protocol.frame_reader(program)
+        if first is not None and res.preps[first.name].rgb:
+            if rgb.dtype != np.uint8 or rgb.shape != (h, w, 3):
+                return super().input_tensor(program, rgb)  # the same error as everywhere else
+            if res.input_view is None:
+                res.input_view = protocol.RawFrame(np.asarray(slot)[:-(-h * w * 3 // _BEAT)], (h, w),
+                                                   program.input_lut)
+            res.input_view.rgb[...] = rgb
+            slot.flush()
+            return res.input_view
         x = quantize_input_into(program, rgb, np.asarray(slot).view(np.int8)[:h * w * cp].reshape(h, w, cp))
         slot.flush()
         if res.input_view is None:  # the same object every frame: the first layer's record stays valid
