@@ -1066,9 +1066,7 @@ def what_if_variants(board: Board, config: HwConfig | None = None) -> list[Varia
         SHIPPED,
         Variant("A: C driver / command queue (call overhead /10)", call_overhead_scale=0.1),
         Variant("D: row loads overlap compute", overlap_loads=True),
-        Variant("F'': frame quantisation on the kernel (input LUT): no processor work left",
-                cpu_scale=0.0),
-        Variant("A+D+F''", call_overhead_scale=0.1, overlap_loads=True, cpu_scale=0.0, host_ops_on_accel=True),
+        Variant("A+D", call_overhead_scale=0.1, overlap_loads=True),
     ]
     if fast_clock > config.clock_mhz:
         out.append(Variant(f"kernel clock {fast_clock:g} MHz", clock_mhz=fast_clock))
