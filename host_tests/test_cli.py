@@ -565,7 +565,8 @@ def test_quantize_cli_produces_loadable_weights(capsys, tmp_path, tiny_checkpoin
     png = tmp_path / "d.png"
     rc, _, err = run_cli(capsys, "run", example_jpg, "-o", png, "--weights", out, "--backend", "emulator", "--npy")
     assert rc == 0, err
-    assert np.load(png.with_suffix(".npy")).shape == (32, 48)
+    assert np.load(png.with_suffix(".npy")).shape == (64, 96)  # the 16x24 map upsampled to the input
+    assert program.meta["depthwise_rounding"] == "adaptive"
 
 
 def test_quantize_cli_errors(capsys, tmp_path, tiny_checkpoint):

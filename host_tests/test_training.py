@@ -88,6 +88,32 @@ def test_training_cli_and_eval_cli(tmp_path, capsys) -> None:
     assert report["count"] == 2 and 0.0 <= report["delta1"] <= 1.0 and report["abs_rel"] > 0
 
 
+def test_quantisation_aware_fine_tuning_cli(tmp_path, capsys, tiny_weights) -> None:
+    """--init a checkpoint, --quant-aware its int8 weights file: a short run trains under fake quantisation
+    and writes a checkpoint; a weights file of another network is a one-line error."""
+    ckpt = tmp_path / "float.pt"
+    assert cli.main(["train", "--data", "synthetic", "--size", "64x96", "--steps", "1", "--batch-size", "1",
+                     "--workers", "0", "--no-pretrained", "-o", str(ckpt)]) == 0
+    weights = tmp_path / "int8.npz"
+    assert cli.main(["quantize", str(ckpt), "-o", str(weights), "--size", "64x96", "--num-calib", "2",
+                     "--bias-correction", "0"]) == 0
+    capsys.readouterr()
+    tuned = tmp_path / "qat.pt"
+    code = cli.main(["train", "--data", "synthetic", "--size", "64x96", "--steps", "2", "--batch-size", "1",
+                     "--workers", "0", "--init", str(ckpt), "--quant-aware", str(weights), "-o", str(tuned)])
+    captured = capsys.readouterr()
+    assert code == 0 and tuned.is_file() and "quantisation-aware" in captured.err
+    blob = torch.load(str(tuned), weights_only=True)
+    assert blob["train_config"]["quant_aware"] == str(weights)
+    before = torch.load(str(ckpt), weights_only=True)["state_dict"]
+    assert any(not torch.equal(before[k], v) for k, v in blob["state_dict"].items() if k in before)
+    code = cli.main(["train", "--data", "synthetic", "--size", "64x96", "--steps", "1", "--batch-size", "1",
+                     "--workers", "0", "--init", str(ckpt), "--quant-aware", str(tiny_weights), "-o",
+                     str(tmp_path / "bad.pt")])
+    err = capsys.readouterr().err
+    assert code != 0 and "tiny-test" in err and "Traceback" not in err
+
+
 def test_missing_imagenet_weights_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("PYNQ_DEPTH_IMAGENET", str(tmp_path / "absent.pth"))
     code = cli.main(["train", "--steps", "1", "--size", "64x96", "-o", str(tmp_path / "x.pt")])

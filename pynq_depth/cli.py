@@ -226,7 +226,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
     from .calibration import calibration_images
     from .model import CheckpointError, load_checkpoint
-    from .quantize import calibrate, correct_biases, quantize_model
+    from .quantize import calibrate, correct_biases, depthwise_moments, quantize_model
 
     try:
         model, extra = load_checkpoint(args.checkpoint, spec=args.config)
@@ -248,7 +248,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     progress.close()
     meta = {"checkpoint": Path(args.checkpoint).name, "calibration": source, "num_calibration": len(images),
             "pynq_depth_version": __version__}
-    program = quantize_model(model, maxima, size, config=args.hw, meta=meta)
+    moments = depthwise_moments(model, images) if args.adaptive_rounding else None
+    program = quantize_model(model, maxima, size, config=args.hw, meta=meta, moments=moments)
+    program.meta["depthwise_rounding"] = "adaptive" if moments is not None else "nearest"
     if args.bias_correction:
         subset = images[: args.bias_correction]
         print(f"bias correction on {len(subset)} of the calibration images", file=sys.stderr)
@@ -391,7 +393,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, model=args.config or "z2-mnv2", size=args.size or (240, 320),
                       steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       encoder_lr_scale=args.encoder_lr_scale, seed=args.seed, workers=args.workers,
-                      checkpoint_every=args.checkpoint_every)
+                      checkpoint_every=args.checkpoint_every, quant_aware=args.quant_aware,
+                      quant_noise=args.quant_noise)
     try:
         result = train(cfg, args.output, resume=args.resume, imagenet=args.imagenet,
                        pretrained=not args.no_pretrained, progress=True, stop_at=args.stop_at, init=args.init)
@@ -454,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
     quant.add_argument("--bias-correction", type=int, default=8, metavar="N",
                        help="correct layer biases for rounding drift on N calibration images (default 8; 0 = off)")
+    quant.add_argument("--no-adaptive-rounding", dest="adaptive_rounding", action="store_false",
+                       help="round depthwise weights to nearest instead of the rounding of each 3x3 kernel that "
+                            "changes its output least on the calibration images")
     quant.set_defaults(func=cmd_quantize)
 
     bench = sub.add_parser("bench", help="time the network per layer", description=(
@@ -517,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="end this run at STEP (schedule still follows --steps); continue later with --resume")
     tr.add_argument("--init", metavar="CKPT",
                     help="start a new run from a checkpoint's weights (fresh schedule), e.g. to fine-tune")
+    tr.add_argument("--quant-aware", metavar="WEIGHTS.npz",
+                    help="quantisation-aware fine-tuning: round every tensor to this weights file's integer grids "
+                         "in the forward pass (straight-through gradients); use with --init")
+    tr.add_argument("--quant-noise", action="store_true",
+                    help="with --quant-aware: add one grid step of uniform noise instead of rounding, so that "
+                         "the float model itself tolerates int8 rounding")
     tr.add_argument("--imagenet", metavar="PTH", help="ImageNet MobileNetV2 weights (default: the fetched cache)")
     tr.add_argument("--no-pretrained", action="store_true", help="random encoder initialisation")
     tr.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint to write")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,6 +69,71 @@ class DepthModel(nn.Module):
                 parent, leaf = _ensure_path(self, node.bn_name)
                 parent.add_module(leaf, nn.BatchNorm2d(node.cout))
 
+    def set_fake_quant(self, program: Any | None, noise: bool = False) -> None:
+        """Quantisation-aware training: round every tensor the accelerator requantises (the input and each
+        convolution's output) to ``program``'s integer grid in ``forward``, and every convolution's weights
+        as the quantiser does (BatchNorm and the input channels' scales folded in, int8 per output
+        channel), with straight-through gradients.
+
+        ``program`` is a quantised :class:`~pynq_depth.program.Program` of this network (its per-channel
+        scales and clamp bounds; the input to its 3 x 256 table's grid); ``None`` switches it off.
+        ``noise``: instead of rounding, add uniform noise of one grid step (the rounding error's
+        distribution), so that the float model itself becomes insensitive to the rounding.
+        """
+        self._fake_noise = bool(noise)
+        if program is None:
+            self._fake_quant = None
+            self._tensor_scales = None
+            return
+        self._tensor_scales = {name: torch.from_numpy(np.asarray(info.scale, dtype=np.float32))
+                               for name, info in program.tensors.items()}
+        grids: dict[str, tuple[torch.Tensor, float, float]] = {}
+        bounds = {"int8": (-128.0, 127.0), "uint8": (0.0, 255.0), "int16": (-32768.0, 32767.0)}
+        clamps = {c.output: (float(c.lo), float(c.hi)) for c in program.conv_commands}
+        for name, info in program.tensors.items():
+            if name != "input" and name not in clamps:
+                continue  # resize/concat outputs: no requantisation of their own
+            lo, hi = clamps.get(name, bounds[info.dtype])
+            scale = torch.from_numpy(np.asarray(info.scale, dtype=np.float32)).view(1, -1, 1, 1)
+            grids[name] = (scale, lo, hi)
+        self._fake_quant = grids
+
+    def _quantize_like_hardware(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        grid = (getattr(self, "_fake_quant", None) or {}).get(name)
+        if grid is None:
+            return y
+        scale, lo, hi = grid
+        if getattr(self, "_fake_noise", False):
+            q = torch.clamp(y / scale + torch.rand_like(y) - 0.5, lo, hi) * scale
+            return y + (q - y).detach()
+        q = torch.clamp(torch.round(y / scale), lo, hi) * scale
+        return y + (q - y).detach()  # straight-through: the forward sees the integers, gradients pass
+
+    def _conv(self, node: Node, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:
+        """``conv(x)``; with fake quantisation, with the weights the int8 program will hold
+        (``quantize._effective_weights``: BN and input scales folded in, int8 per output channel)."""
+        scales = getattr(self, "_tensor_scales", None)
+        if not scales or node.inputs[0] not in scales:
+            return conv(x)
+        weight = conv.weight
+        factor = torch.ones(weight.shape[0], dtype=weight.dtype)
+        if bn is not None:
+            factor = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+        in_scale = scales[node.inputs[0]].to(weight.dtype)
+        if node.kind == "dw3x3":
+            fold = factor.view(-1, 1, 1, 1) * in_scale.view(-1, 1, 1, 1)
+        else:
+            fold = factor.view(-1, 1, 1, 1) * in_scale.view(1, -1, 1, 1)
+        effective = weight * fold
+        step = effective.detach().abs().amax(dim=(1, 2, 3), keepdim=True) / 127.0
+        step = torch.where(step > 0, step, torch.ones_like(step))
+        if getattr(self, "_fake_noise", False):
+            rounded = (effective + (torch.rand_like(effective) - 0.5) * step) / fold
+        else:
+            rounded = torch.clamp(torch.round(effective / step), -127, 127) * step / fold
+        weight = weight + (rounded - weight).detach()
+        return F.conv2d(x, weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
     def graph(self, input_hw: tuple[int, int]) -> list[Node]:
         """Node list for an input size (cached)."""
         if input_hw not in self._graphs:
@@ -93,12 +159,12 @@ class DepthModel(nn.Module):
         layer_times : dict, optional
             Filled with seconds per node (for ``pynq-depth bench``).
         """
-        tensors: dict[str, torch.Tensor] = {"input": x}
+        tensors: dict[str, torch.Tensor] = {"input": self._quantize_like_hardware("input", x)}
         for node in self.graph((int(x.shape[2]), int(x.shape[3]))):
             start = time.perf_counter() if layer_times is not None else 0.0
             if node.op == "conv":
                 conv, bn = self.conv_modules(node)
-                y = conv(tensors[node.inputs[0]])
+                y = self._conv(node, conv, bn, tensors[node.inputs[0]])
                 if bn is not None:
                     y = bn(y)
                 if node.act == "relu6":
@@ -107,6 +173,7 @@ class DepthModel(nn.Module):
                     y = F.leaky_relu(y, LEAKY_SLOPE)
                 if node.residual is not None:
                     y = y + tensors[node.residual]
+                y = self._quantize_like_hardware(node.output, y)
             elif node.op == "resize":
                 h, w, _ = node.out_shape
                 y = F.interpolate(tensors[node.inputs[0]], size=(h, w), mode="bilinear", align_corners=True)

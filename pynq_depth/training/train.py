@@ -79,6 +79,11 @@ class TrainConfig:
     checkpoint_every: int = 100
     dataset_length: int = 200_000
     freeze_bn: bool = True
+    #: Quantisation-aware fine-tuning: a weights file of this network whose integer grids the forward
+    #: pass rounds to (``DepthModel.set_fake_quant``); None: plain float training.
+    quant_aware: str | None = None
+    #: With ``quant_aware``: uniform noise of one grid step instead of rounding (noise injection).
+    quant_noise: bool = False
 
 
 def _freeze_batchnorm(model: torch.nn.Module) -> None:
@@ -131,6 +136,15 @@ def train(cfg: TrainConfig, output: str | Path, resume: str | Path | None = None
                                         f"scripts/fetch_imagenet_weights.sh or pass --imagenet / --no-pretrained")
             count = load_imagenet_encoder(model, path)
             log(f"encoder initialised from {path.name} ({count} tensors)")
+    if cfg.quant_aware:
+        from ..program import load_program
+
+        program = load_program(cfg.quant_aware)
+        if program.model != model.spec.name:
+            raise ValueError(f"{cfg.quant_aware}: weights of {program.model!r}, not {model.spec.name!r}")
+        model.set_fake_quant(program, noise=cfg.quant_noise)
+        how = "perturbed by one step of" if cfg.quant_noise else "rounded to"
+        log(f"quantisation-aware: tensors {how} the integer grids of {Path(cfg.quant_aware).name}")
     encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
     decoder = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.Adam([{"params": decoder, "lr": cfg.lr},
