@@ -320,12 +320,14 @@ def _prefix_psums(cmd: ConvCmd, call, x: np.ndarray) -> np.ndarray:
 
 
 def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None = None,
-                     max_calls_per_layer: int = 4) -> int:
+                     max_calls_per_layer: int = 4, raw_frames: int = 2) -> int:
     """Write ``case_NNNN.bin`` files for ``hls/tb/tb_conv_accel.cpp`` (format in that file).
 
     Each random layer is planned with :mod:`pynq_depth.protocol`; the first
     ``max_calls_per_layer`` calls of it become cases, with the expected output
-    beats computed by the NumPy arithmetic (independent of the C++).
+    beats computed by the NumPy arithmetic (independent of the C++).  Then
+    ``raw_frames`` first layers that read the raw RGB frame (register ``in_rgb``:
+    the input table after the weights, 3 bytes per pixel) at odd sizes.
 
     Returns
     -------
@@ -375,13 +377,41 @@ def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None
             assert expected.size == protocol.output_beats(call, out_dtype)
             assert stream.size == protocol.stream_beats(cmd, call, config)
             assert side.size == protocol.side_beats(cmd, call, config)
-            header = b"PDV2" + struct.pack("<i", len(regs)) + np.array(list(regs.values()), "<i4").tobytes()
-            header += struct.pack("<qqq", stream.size, side.size, expected.size)
-            (outdir / f"case_{count:04d}.bin").write_bytes(header + stream.astype("<u8").tobytes()
-                                                           + side.astype("<u8").tobytes()
-                                                           + expected.astype("<u8").tobytes())
+            _write_tb_case(outdir / f"case_{count:04d}.bin", regs, stream, side, expected)
             count += 1
+    written = 0
+    while written < raw_frames:
+        h, w = int(rng.integers(5, 40)), int(rng.integers(5, 60))
+        kind = "conv3x3" if written % 2 == 0 else "pw1x1"
+        program, _ = random_layer_program(rng, kind, h=h, w=w, cin=3, out_dtype="int8", residual=False,
+                                          config=config)
+        cmd = program.conv_commands[0]
+        frame = protocol.RawFrame.of(rng.integers(0, 256, size=(h, w, 3)).astype(np.uint8), random_input_lut(rng))
+        prep = protocol.prepare_layer(cmd, frame.shape, config, frame.lut)
+        if not prep.rgb:  # e.g. a stride-2 1x1 that never reads the last row or column: drawn again
+            continue
+        written += 1
+        call = prep.calls[0]
+        regs = {k: v for k, v in prep.registers(0, "int8", "int8", None).items() if not k.startswith("_")}
+        stream = np.concatenate([prep.heads[0], frame.beats])
+        assert stream.size == protocol.stream_beats(cmd, call, config, rgb=True)
+        value = expected_call_output(cmd, call, frame.quantized(), None, "int8")
+        buf = np.zeros(value.shape[:2] + (-(-call.n // 8) * 8,), dtype=np.int8)
+        buf[:, :, :call.n] = value
+        expected = buf.reshape(-1).view("<u8")
+        _write_tb_case(outdir / f"case_{count:04d}.bin", regs, stream, np.zeros(0, np.uint64), expected)
+        count += 1
     return count
+
+
+def _write_tb_case(path, regs: dict[str, int], stream: np.ndarray, side: np.ndarray, expected: np.ndarray) -> None:
+    """One test-bench case: "PDV2", the registers, the three beat counts, then the beats."""
+    import struct
+
+    header = b"PDV2" + struct.pack("<i", len(regs)) + np.array(list(regs.values()), "<i4").tobytes()
+    header += struct.pack("<qqq", stream.size, side.size, expected.size)
+    path.write_bytes(header + stream.astype("<u8").tobytes() + side.astype("<u8").tobytes()
+                     + expected.astype("<u8").tobytes())
 
 
 # ---------------------------------------------------------------- random networks
