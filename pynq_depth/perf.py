@@ -568,7 +568,11 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
     residual alone go to the side DMA as they lie).  Unpacking and placing outputs
     (a view for single-call layers) are part of ``run_layer``.  The input is held as the
     driver holds it (channels padded to ``pe_in`` in memory); the first layer also pays for
-    quantising the frame into that buffer (``FpgaBackend.input_tensor``).
+    quantising the frame into that buffer (``FpgaBackend.input_tensor``), or, when the kernel
+    quantises it (``in_rgb``), copying the raw frame into its slot.  A layer whose calls needed
+    nothing built on the host is what the driver replays from frame two on
+    (:class:`protocol.RecordedLayer`): its processor time is that replay's dispatch, the
+    calls themselves being the driver's per-call cost.
     Resize runs on the accelerator (host work: none); concat: ``np.concatenate``, or (``cat`` > 0: the
     channels of its first part) none: left unmade, its reader (``cat`` too) gets the two parts as the
     driver holds them (producer slots, channels padded to ``pe_in``), the second on the side DMA
