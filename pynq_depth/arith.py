@@ -175,6 +175,15 @@ def resize_coeffs(in_size: int, out_size: int, frac_bits: int) -> tuple[np.ndarr
     return i0, i1, frac
 
 
+def apply_input_table(lut: np.ndarray, rgb: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The network input: byte v of colour channel c becomes ``lut[c][v]`` (int8), written into
+    the first 3 channels of ``out`` (H, W, >= 3); returns that (H, W, 3) view.  The kernel's
+    ``in_rgb`` path computes the same table look-up on chip."""
+    for c in range(3):
+        np.take(lut[c], rgb[..., c], out=out[..., c])
+    return out[..., :3]
+
+
 def resize_bilinear(x: np.ndarray, out_h: int, out_w: int, frac_bits: int) -> np.ndarray:
     """Integer bilinear resize (align_corners=True) of an HWC int8/uint8 map.
 

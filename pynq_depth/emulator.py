@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .arith import conv_acc_float, fast_weights, requant_scales, requantize_float, resize_bilinear
+from .arith import apply_input_table, conv_acc_float, fast_weights, requant_scales, requantize_float, resize_bilinear
 from .config import HwConfig, default_config
 from .program import ConvCmd, HostCmd, Program
 from .protocol import materialize
@@ -32,15 +32,17 @@ def quantize_input_into(program: Program, rgb: np.ndarray, out: np.ndarray) -> n
     """:func:`quantize_input` written into the first 3 channels of ``out`` (H, W, >= 3 int8), e.g. a
     DMA buffer padded to the kernel's channel group (the other channels are left as they are: the
     kernel ignores them); returns the (H, W, 3) view."""
+    check_frame(program, rgb)
+    return apply_input_table(program.input_lut, rgb, out)
+
+
+def check_frame(program: Program, rgb: np.ndarray) -> None:
+    """ValueError unless ``rgb`` is a uint8 (H, W, 3) image at the program's input size."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
     if rgb.shape[:2] != tuple(program.input_hw):
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, the program expects "
                          f"{program.input_hw[1]}x{program.input_hw[0]}")
-    lut = program.input_lut
-    for c in range(3):
-        np.take(lut[c], rgb[..., c], out=out[..., c])
-    return out[..., :3]
 
 
 class ProgramRunner:

@@ -632,7 +632,7 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
     dma_out = {i: np.zeros(protocol.output_beats(c, layer.out_dtype), dtype=np.uint64)
                for i, c in enumerate(prep.calls)}
     assembled = None
-    if sum(not c.psum_out for c in prep.calls) > 1:  # the driver assembles the calls' outputs in a slot
+    if prep.assembled:  # the driver assembles the calls' outputs in a slot
         from .emulator import NUMPY_DTYPES
 
         cp = -(-cout // config.pe_in) * config.pe_in
@@ -781,6 +781,7 @@ class Report:
             "pe_in": self.config.pe_in, "mac_lanes": self.peak_macs_per_cycle // self.config.pe_in,
             "modelled_fps": self.fps, "total_ms": self.total_s * 1e3,
             "gmac": macs / 1e9, "calls": int(self.total("calls")),
+            "register_writes": int(self.total("register_writes")),
             "dma_in_mb": self.total("in_bytes") / 1e6, "dma_out_mb": self.total("out_bytes") / 1e6,
             "mac_utilisation": macs / (self.peak_macs_per_cycle * self.clock_mhz * 1e6 * self.total_s),
             "breakdown_ms": self.breakdown_ms(), "kernel_cycles": cycles,
@@ -977,6 +978,7 @@ def format_table(report: Report, measured: bool = False) -> str:
     b = d["breakdown_ms"]
     lines.append(f"modelled: {report.total_s * 1e3:.1f} ms per frame = {report.fps:.2f} frames/s "
                  f"(MAC utilisation {d['mac_utilisation'] * 100:.1f}%, {d['calls']} kernel calls, "
+                 f"{d['register_writes']} register writes, "
                  f"DMA {d['dma_in_mb']:.1f} MB in + {d['dma_out_mb']:.1f} MB out per frame)")
     lines.append("  accelerator compute {accel_compute:.1f} ms + DMA stall {accel_dma_stall:.1f} ms, processor: "
                  "stream packing {cpu_stream_packing:.1f} ms + resize/concat {cpu_resize_concat:.1f} ms, "

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .arith import conv_out_size
+from .arith import apply_input_table, conv_out_size
 from .codegen import LB_BANKS, PARAM_BEATS_PER_LANE, KernelGeometry, geometry
 from .config import HwConfig, default_config
 from .program import ConvCmd
@@ -437,6 +437,12 @@ class PreparedLayer:
     rgb: bool = False
     _regs: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def assembled(self) -> bool:
+        """Whether several calls write parts of the output (channel blocks, column tiles), which
+        :func:`run_layer` then assembles on the processor (into ``result_out``)."""
+        return sum(not c.psum_out for c in self.calls) > 1
+
     def registers(self, index: int, in_dtype: str, out_dtype: str, skip_dtype: str | None) -> dict[str, int]:
         """:func:`registers` of call ``index`` (computed once per dtype combination)."""
         key = (index, in_dtype, out_dtype, skip_dtype)
@@ -612,10 +618,7 @@ class RawFrame:
 
     def quantized(self) -> np.ndarray:
         """The quantised (H, W, 3) int8 input."""
-        out = np.empty(self.shape, dtype=np.int8)
-        for c in range(3):
-            np.take(self.lut[c], self.rgb[..., c], out=out[..., c])
-        return out
+        return apply_input_table(self.lut, self.rgb, np.empty(self.shape, dtype=np.int8))
 
 
 def materialize(x):

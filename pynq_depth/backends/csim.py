@@ -35,7 +35,7 @@ import numpy as np
 from .. import protocol
 from ..codegen import config_header
 from ..config import HwConfig
-from ..emulator import NUMPY_DTYPES, ProgramRunner
+from ..emulator import NUMPY_DTYPES, ProgramRunner, check_frame
 from ..program import ConvCmd, HostCmd, Program
 
 #: Compiler flags of the simulation library (the brief's ``-O2 -fPIC -shared``).
@@ -243,12 +243,11 @@ class CsimBackend(ProgramRunner):
     def input_tensor(self, program: Program, rgb: np.ndarray):  # type: ignore[override]
         """The frame as the board driver sends it (:class:`~pynq_depth.protocol.RawFrame`, quantised by the
         kernel) when the layer that reads it can take it, else quantised here."""
+        check_frame(program, rgb)
         first = protocol.frame_reader(program)
-        x = super().input_tensor(program, rgb)  # validates the image (and is the fallback)
-        if first is None or not protocol.rgb_capable(first, tuple(x.shape),
-                                                      protocol.plan_layer(first, tuple(x.shape), self.config),
-                                                      self.config):
-            return x
+        shape = tuple(program.tensors["input"].shape)
+        if first is None or not self.prepared(first, shape, program.input_lut).rgb:  # type: ignore[arg-type]
+            return super().input_tensor(program, rgb)
         return protocol.RawFrame.of(rgb, program.input_lut)
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:

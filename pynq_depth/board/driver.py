@@ -40,7 +40,7 @@ import pynq
 
 from .. import protocol
 from ..config import HwConfig, default_config, load_config
-from ..emulator import NUMPY_DTYPES, ProgramRunner, quantize_input_into
+from ..emulator import NUMPY_DTYPES, ProgramRunner, check_frame, quantize_input_into
 from ..program import ConvCmd, HostCmd, Program
 from . import BoardError, DmaError, KernelTimeout, OverlayError, overlay_stem
 
@@ -451,8 +451,11 @@ class _Resident:
         self.replay: dict[str, protocol.RecordedLayer] = {}
         #: Concats left unmade, by output: the same parts give the same object every frame.
         self.cats: dict[str, protocol.CatInput] = {}
-        #: The quantised frame's view of its slot (the same object every frame).
-        self.input_view: np.ndarray | None = None
+        #: The frame's view of its slot (the same object every frame): quantised, or a
+        #: ``protocol.RawFrame`` when the first layer's kernel call quantises it.
+        self.input_view: Any = None
+        #: Whether the frame is sent raw (its only reader is prepared with ``rgb``).
+        self.raw_frame = False
 
 
 class FpgaBackend(ProgramRunner):
@@ -576,6 +579,8 @@ class FpgaBackend(ProgramRunner):
         res = _Resident()
         res.preps = protocol.prepare_program(program, self.config)
         res.fused = protocol.fused_concats(program, self.config)
+        first = protocol.frame_reader(program)
+        res.raw_frame = first is not None and res.preps[first.name].rgb
         heads: list[np.ndarray] = []
         head_beats = slot_beats = 0
         body_beats = out_beats = 1
@@ -587,7 +592,7 @@ class FpgaBackend(ProgramRunner):
             if isinstance(cmd, ConvCmd):
                 prep = res.preps[cmd.name]
                 out_dtype = program.tensors[cmd.output].dtype
-                if sum(not c.psum_out for c in prep.calls) > 1:
+                if prep.assembled:
                     # outputs of several calls assembled on the processor, in the stream layout
                     # (channels padded to pe_in), so that the next layer's rows are sent from here
                     ho, wo, cout = program.tensors[cmd.output].shape
@@ -668,10 +673,8 @@ class FpgaBackend(ProgramRunner):
         cp = -(-c // self.config.pe_in) * self.config.pe_in
         s0, sn = res.slot_at["input", 0]
         slot = res.arena[s0:s0 + sn]
-        first = protocol.frame_reader(program)
-        if first is not None and res.preps[first.name].rgb:
-            if rgb.dtype != np.uint8 or rgb.shape != (h, w, 3):
-                return super().input_tensor(program, rgb)  # the same error as everywhere else
+        if res.raw_frame:
+            check_frame(program, rgb)
             if res.input_view is None:
                 res.input_view = protocol.RawFrame(np.asarray(slot)[:-(-h * w * 3 // _BEAT)], (h, w),
                                                    program.input_lut)
