@@ -15,25 +15,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pynq_depth.evaluate import AGREEMENT_PHOTOS, agreement_photo
 from pynq_depth.metrics import depth_errors
 
-from conftest import EXAMPLE_JPG, PACKAGED_CHECKPOINT, PACKAGED_WEIGHTS
+from conftest import PACKAGED_CHECKPOINT, PACKAGED_WEIGHTS
 
 pytest.importorskip("torch")
-skdata = pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.data")
 
 DELTA1_MIN = 0.99
 ABS_REL_MAX = 0.02
 #: No photo alone may be worse than this.
 ABS_REL_MAX_ONE = 0.04
-
-PHOTOS = {
-    "example": None,
-    "motorcycle": lambda: skdata.stereo_motorcycle()[0],
-    "astronaut": skdata.astronaut,
-    "coffee": skdata.coffee,
-    "chelsea": skdata.chelsea,
-}
 
 
 @pytest.fixture(scope="module")
@@ -48,41 +41,34 @@ def estimators():
     return emulator, float_
 
 
-def _photo(name: str) -> np.ndarray:
-    if name == "example":
-        from pynq_depth.preprocess import load_image
-
-        return load_image(EXAMPLE_JPG)
-    rgb = np.asarray(PHOTOS[name](), dtype=np.uint8)
-    assert rgb.ndim == 3 and rgb.shape[2] == 3
-    return rgb
-
-
-def _errors(estimators, name: str) -> dict[str, float]:
+@pytest.fixture(scope="module")
+def per_photo(estimators) -> dict[str, dict[str, float]]:
+    """int8-vs-float metrics of every photo, computed once for the tests below."""
     emulator, float_ = estimators
-    rgb = _photo(name)
-    q = emulator.depth(rgb)
-    f = float_.depth(rgb)
-    h, w = emulator.input_hw
-    assert q.shape == f.shape == (h // 4, w // 4)  # the board default predicts at 1/4 resolution
-    assert q.dtype == f.dtype == np.float32
-    assert np.all((q >= 0.1) & (q <= 10.0)) and np.all((f >= 0.1) & (f <= 10.0))
-    errors = depth_errors(f, q)
-    assert errors["pixels"] == q.size
+    errors = {}
+    for name in AGREEMENT_PHOTOS:
+        rgb = agreement_photo(name)
+        q = emulator.depth(rgb)
+        f = float_.depth(rgb)
+        h, w = emulator.input_hw
+        assert q.shape == f.shape == (h // 4, w // 4)  # the board default predicts at 1/4 resolution
+        assert q.dtype == f.dtype == np.float32
+        assert np.all((q >= 0.1) & (q <= 10.0)) and np.all((f >= 0.1) & (f <= 10.0))
+        errors[name] = depth_errors(f, q)
+        assert errors[name]["pixels"] == q.size
     return errors
 
 
-@pytest.mark.parametrize("name", list(PHOTOS))
-def test_int8_depth_close_to_float_on_each_real_photo(estimators, name):
-    errors = _errors(estimators, name)
+@pytest.mark.parametrize("name", AGREEMENT_PHOTOS)
+def test_int8_depth_close_to_float_on_each_real_photo(per_photo, name):
+    errors = per_photo[name]
     report = f"{name}: delta1={errors['delta1']:.4f} abs_rel={errors['abs_rel']:.4f} rmse={errors['rmse']:.4f} m"
     print(report)
     assert errors["delta1"] >= DELTA1_MIN, report
     assert errors["abs_rel"] <= ABS_REL_MAX_ONE, report
 
 
-def test_int8_depth_matches_float_over_the_real_photos(estimators):
-    per_photo = {name: _errors(estimators, name) for name in PHOTOS}
+def test_int8_depth_matches_float_over_the_real_photos(per_photo):
     report = ", ".join(f"{n} {e['delta1']:.3f}/{e['abs_rel']:.4f}" for n, e in per_photo.items())
     assert np.mean([e["delta1"] for e in per_photo.values()]) >= DELTA1_MIN, report
     assert np.mean([e["abs_rel"] for e in per_photo.values()]) <= ABS_REL_MAX, report
@@ -90,5 +76,5 @@ def test_int8_depth_matches_float_over_the_real_photos(estimators):
 
 def test_emulator_is_deterministic(estimators):
     emulator, _ = estimators
-    rgb = _photo("example")
+    rgb = agreement_photo("example")
     np.testing.assert_array_equal(emulator.depth(rgb), emulator.depth(rgb.copy()))

@@ -10,6 +10,36 @@ from .metrics import depth_errors, eigen_crop_mask, mean_errors, median_scale, r
 from .runtime import DepthEstimator
 
 
+#: The real photos int8 depth is compared with float depth on (``host_tests/test_accuracy.py``,
+#: ``scripts/int8_vs_float.py``): the packaged example, then scikit-image's bundled photos.
+AGREEMENT_PHOTOS = ("example", "motorcycle", "astronaut", "coffee", "chelsea")
+
+
+def agreement_photo(name: str) -> np.ndarray:
+    """One of :data:`AGREEMENT_PHOTOS` as uint8 (H, W, 3) (all but the example need scikit-image)."""
+    if name == "example":
+        from pathlib import Path
+
+        from .preprocess import load_image
+
+        return load_image(Path(__file__).with_name("data") / "example.jpg")
+    import skimage.data
+
+    loaders = {"motorcycle": lambda: skimage.data.stereo_motorcycle()[0], "astronaut": skimage.data.astronaut,
+               "coffee": skimage.data.coffee, "chelsea": skimage.data.chelsea}
+    rgb = np.asarray(loaders[name](), dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"{name}: not an RGB photo")
+    return rgb
+
+
+def int8_float_agreement(int8: DepthEstimator, float_: DepthEstimator,
+                         names: tuple[str, ...] = AGREEMENT_PHOTOS) -> dict[str, dict[str, float]]:
+    """Metrics of int8 depth against float depth (the reference) on each photo, at the output resolution."""
+    return {name: depth_errors(float_.depth(rgb), int8.depth(rgb))
+            for name, rgb in ((n, agreement_photo(n)) for n in names)}
+
+
 def predict_at(estimator: DepthEstimator, rgb: np.ndarray, height: int, width: int, flip: bool = False) -> np.ndarray:
     """Predicted metric depth resized to (height, width); optionally averaged with the mirrored image's."""
     depth = estimator.depth(rgb)
