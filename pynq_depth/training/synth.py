@@ -1,8 +1,8 @@
 """Procedural indoor-scene renderer producing RGB images with exact metric depth.
 
 The renderer ray casts an analytic scene (a box-shaped room with door and
-window openings, furniture made of yaw-rotated boxes, vertical cylinders and
-spheres) for every pixel at once with numpy.  It needs no downloads: surface
+window openings, furniture made of yaw-rotated boxes, vertical and horizontal
+cylinders and spheres) for every pixel at once with numpy.  It needs no downloads: surface
 textures are generated procedurally, optionally mixed with the photographs
 that ship inside ``skimage.data`` (scikit-image is imported lazily and is not
 required).
@@ -53,6 +53,9 @@ NYU_FOCAL_PX = 518.8579
 TEXTURE_SIZE = 256  # power of two so texel wrap-around is a bit mask
 _TEXTURE_MASK = TEXTURE_SIZE - 1
 _PHOTO_TILE = TEXTURE_SIZE // 2  # photos are mirror-tiled 2x2 to be seamless
+
+# Primitive kinds whose orientation follows their yaw (cylinders and spheres are symmetric about z).
+_YAWED_KINDS = ("box", "hcylinder")
 
 # Primitive id layout in the id buffer.
 _ROOM_ID = 0
@@ -319,15 +322,18 @@ class Primitive:
     Parameters
     ----------
     kind : str
-        ``"box"`` (yaw-rotated box), ``"cylinder"`` (vertical, capped) or
-        ``"sphere"``.
+        ``"box"`` (yaw-rotated box), ``"cylinder"`` (vertical, capped),
+        ``"hcylinder"`` (horizontal, capped, its axis along the yaw-rotated
+        local x axis: wheels, rails, rolls) or ``"sphere"``.
     centre : numpy.ndarray
         World centre, shape ``(3,)``.
     half_extents : numpy.ndarray
         Box: half sizes along its local axes.  Cylinder: ``(radius, radius,
-        half_height)``.  Sphere: ``(radius, radius, radius)``.
+        half_height)``.  Horizontal cylinder: ``(half_length, radius,
+        radius)``.  Sphere: ``(radius, radius, radius)``.
     yaw : float
-        Rotation of a box about the world z axis, radians.
+        Rotation of a box or horizontal cylinder about the world z axis,
+        radians.
     material : int
         Material index.
     group : int
@@ -343,7 +349,7 @@ class Primitive:
 
     def bounding_corners(self) -> np.ndarray:
         """World corners of a box bounding the primitive, shape ``(8, 3)``."""
-        return _box_corners(self.centre, self.half_extents, self.yaw if self.kind == "box" else 0.0)
+        return _box_corners(self.centre, self.half_extents, self.yaw if self.kind in _YAWED_KINDS else 0.0)
 
 
 @dataclass(frozen=True)
@@ -767,6 +773,19 @@ def _intersect_cylinder(origin, directions, centre, radius, half_height) -> np.n
     return np.where(cap_ok & (t_cap < t_best), t_cap, t_best)
 
 
+def _intersect_horizontal_cylinder(origin, directions, centre, half_length, radius, yaw) -> np.ndarray:
+    # In the yaw frame the axis is local x: relabel (x, y, z) -> (y, z, x) so the
+    # vertical-cylinder test applies with the axis in third place.
+    local_origin, local_directions = _to_box_frame(origin, directions, centre, yaw)
+    return _intersect_cylinder(
+        (local_origin[1], local_origin[2], local_origin[0]),
+        (local_directions[1], local_directions[2], local_directions[0]),
+        (0.0, 0.0, 0.0),
+        radius,
+        half_length,
+    )
+
+
 def _intersect_primitive(primitive: Primitive, origin: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Nearest positive ray parameter of ``primitive`` (``inf`` where missed)."""
     if primitive.kind == "box":
@@ -774,6 +793,10 @@ def _intersect_primitive(primitive: Primitive, origin: np.ndarray, directions: n
     if primitive.kind == "cylinder":
         return _intersect_cylinder(
             origin, directions, primitive.centre, primitive.half_extents[0], primitive.half_extents[2]
+        )
+    if primitive.kind == "hcylinder":
+        return _intersect_horizontal_cylinder(
+            origin, directions, primitive.centre, primitive.half_extents[0], primitive.half_extents[1], primitive.yaw
         )
     if primitive.kind == "sphere":
         return _intersect_sphere(origin, directions, primitive.centre, primitive.half_extents[0])
@@ -836,6 +859,31 @@ def _cylinder_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndar
     return normals, u, v
 
 
+def _horizontal_cylinder_surface(
+    primitive: Primitive, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cos_yaw, sin_yaw = math.cos(primitive.yaw), math.sin(primitive.yaw)
+    offset = points - primitive.centre[:, None]
+    along = cos_yaw * offset[0] + sin_yaw * offset[1]  # local x: the axis
+    across = -sin_yaw * offset[0] + cos_yaw * offset[1]  # local y
+    half_length, radius = primitive.half_extents[0], primitive.half_extents[1]
+    on_cap = np.abs(along) > half_length - 1e-4
+    local_normal = np.stack([np.zeros_like(along), across / radius, offset[2] / radius])
+    local_normal[:, on_cap] = 0.0
+    local_normal[0, on_cap] = np.sign(along[on_cap])
+    normals = np.stack(
+        [
+            cos_yaw * local_normal[0] - sin_yaw * local_normal[1],
+            sin_yaw * local_normal[0] + cos_yaw * local_normal[1],
+            local_normal[2],
+        ]
+    )
+    angle = np.arctan2(offset[2], across)
+    u = np.where(on_cap, across, angle * radius)
+    v = np.where(on_cap, offset[2], along + half_length)
+    return normals, u, v
+
+
 def _sphere_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     offset = points - primitive.centre[:, None]
     radius = primitive.half_extents[0]
@@ -850,6 +898,8 @@ def _primitive_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.nda
         return _box_surface(primitive, points)
     if primitive.kind == "cylinder":
         return _cylinder_surface(primitive, points)
+    if primitive.kind == "hcylinder":
+        return _horizontal_cylinder_surface(primitive, points)
     return _sphere_surface(primitive, points)
 
 
@@ -1237,6 +1287,21 @@ class _MaterialPalette:
         base = _random_hsv_colour(self.rng, None, (0.0, 0.9), (0.1, 0.95))
         return self._pattern("noise_fine", *self._two_tone(base, 0.08), 200.0)
 
+    def cardboard(self) -> int:
+        rng = self.rng
+        if rng.random() < 0.35:  # plastic crates and bins
+            return self.solid()
+        brown = _random_hsv_colour(rng, 0.08, (0.3, 0.6), (0.45, 0.8))
+        return self._pattern("noise_fine", *self._two_tone(brown, 0.15), rng.uniform(100, 250))
+
+    def metal(self) -> int:
+        grey = _random_hsv_colour(self.rng, None, (0.0, 0.12), (0.15, 0.85))
+        return self._pattern("noise_fine", *self._two_tone(grey, 0.05), 300.0)
+
+    def rubber(self) -> int:
+        dark = _random_hsv_colour(self.rng, None, (0.0, 0.1), (0.03, 0.15))
+        return self._pattern("noise_fine", *self._two_tone(dark, 0.2), 300.0)
+
     def foliage(self) -> int:
         rng = self.rng
         green = _random_hsv_colour(rng, 0.28, (0.5, 0.9), (0.3, 0.7))
@@ -1283,12 +1348,14 @@ class _MaterialPalette:
 
 @dataclass
 class _Part:
-    """Furniture part in the furniture's local frame (floor at z = 0)."""
+    """Furniture part in the furniture's local frame (floor at z = 0); ``yaw`` turns
+    a box or horizontal cylinder relative to the furniture (chair-base spokes)."""
 
     kind: str
     centre: tuple[float, float, float]
     half_extents: tuple[float, float, float]
     material: int
+    yaw: float = 0.0
 
 
 def _box(centre: tuple[float, float, float], size: tuple[float, float, float], material: int) -> _Part:
@@ -1495,6 +1562,210 @@ def _furniture_clutter(rng: np.random.Generator, palette: _MaterialPalette) -> l
     return parts
 
 
+def _storage_items(
+    rng: np.random.Generator, palette: _MaterialPalette, x_range: tuple[float, float], depth: float,
+    z: float, clearance: float, back_y: float,
+) -> list[_Part]:
+    """Boxes, bins and stacks packed along a shelf from ``x_range[0]`` to ``x_range[1]``."""
+    parts: list[_Part] = []
+    materials = [palette.cardboard() for _ in range(int(rng.integers(2, 5)))]
+    x = x_range[0] + rng.uniform(0.0, 0.05)
+    while True:
+        width = rng.uniform(0.12, 0.5)
+        if x + width > x_range[1]:
+            break
+        if rng.random() < 0.12:  # a gap
+            x += width
+            continue
+        item_depth = depth * rng.uniform(0.55, 0.95)
+        y = back_y - item_depth / 2
+        if rng.random() < 0.25:  # a bin or jar
+            radius = min(width, item_depth) / 2
+            item_height = clearance * rng.uniform(0.4, 0.9)
+            parts.append(_Part("cylinder", (x + radius, y, z + item_height / 2), (radius, radius, item_height / 2),
+                               materials[int(rng.integers(len(materials)))]))
+            x += 2 * radius + rng.uniform(0.0, 0.06)
+            continue
+        item_height = clearance * rng.uniform(0.35, 0.95)
+        parts.append(_box((x + width / 2, y, z + item_height / 2), (width, item_depth, item_height),
+                          materials[int(rng.integers(len(materials)))]))
+        if item_height < clearance * 0.55 and rng.random() < 0.5:  # another box on top
+            top_height = rng.uniform(0.3, 0.95) * (clearance - item_height)
+            top_width = width * rng.uniform(0.6, 1.0)
+            parts.append(_box((x + width / 2, y + rng.uniform(-0.03, 0.03), z + item_height + top_height / 2),
+                              (top_width, item_depth * rng.uniform(0.7, 1.0), top_height),
+                              materials[int(rng.integers(len(materials)))]))
+        x += width + rng.uniform(0.0, 0.05)
+    return parts
+
+
+def _furniture_storage_rack(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """Open shelving (metal or wood) packed with boxes and bins: garages, stores, offices."""
+    width, depth, height = rng.uniform(0.9, 2.0), rng.uniform(0.35, 0.6), rng.uniform(1.5, 2.3)
+    frame = palette.metal() if rng.random() < 0.6 else palette.wood()
+    post = rng.uniform(0.025, 0.045)
+    parts = [
+        _box((sign_x * (width / 2 - post / 2), sign_y * (depth / 2 - post / 2), height / 2), (post, post, height), frame)
+        for sign_x in (-1, 1)
+        for sign_y in (-1, 1)
+    ]
+    levels = int(rng.integers(3, 6))
+    bottom = rng.uniform(0.05, 0.2)
+    spacing = (height - bottom) / (levels - 1)
+    plank = 0.025
+    for level in range(levels):
+        z = bottom + level * spacing
+        parts.append(_box((0, 0, z - plank / 2), (width, depth, plank), frame))
+        if level < levels - 1 and rng.random() < 0.9:
+            parts += _storage_items(rng, palette, (-width / 2 + post, width / 2 - post), depth - 0.02, z,
+                                    spacing - plank - 0.02, depth / 2 - 0.01)
+    return parts
+
+
+def _furniture_box_stack(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """One to three columns of stacked cartons."""
+    parts: list[_Part] = []
+    x = 0.0
+    for _ in range(int(rng.integers(1, 4))):
+        width, depth = rng.uniform(0.3, 0.6), rng.uniform(0.3, 0.6)
+        z = 0.0
+        for _ in range(int(rng.integers(1, 4))):
+            height = rng.uniform(0.2, 0.5)
+            parts.append(_box((x + width / 2 + rng.uniform(-0.04, 0.04), rng.uniform(-0.04, 0.04), z + height / 2),
+                              (width, depth, height), palette.cardboard()))
+            z += height
+            width, depth = width * rng.uniform(0.75, 1.0), depth * rng.uniform(0.75, 1.0)
+        x += width + rng.uniform(0.02, 0.15)
+    return parts
+
+
+def _wheel(y: float, radius: float, width: float, tyre: int, hub: int) -> list[_Part]:
+    """A wheel turning about the local x axis: tyre disc and a wider, smaller hub."""
+    return [
+        _Part("hcylinder", (0, y, radius), (width / 2, radius, radius), tyre),
+        _Part("hcylinder", (0, y, radius), (width / 2 + 0.015, radius * 0.3, radius * 0.3), hub),
+    ]
+
+
+def _tube(start: tuple[float, float], end: tuple[float, float], thickness: float, material: int,
+          segments: int = 4) -> list[_Part]:
+    """A slanted tube in the local y-z plane as a staircase of short boxes (boxes only yaw)."""
+    parts = []
+    for index in range(segments):
+        a, b = index / segments, (index + 1) / segments
+        y0, z0 = start[0] + a * (end[0] - start[0]), start[1] + a * (end[1] - start[1])
+        y1, z1 = start[0] + b * (end[0] - start[0]), start[1] + b * (end[1] - start[1])
+        parts.append(_box((0, (y0 + y1) / 2, (z0 + z1) / 2),
+                          (thickness, abs(y1 - y0) + thickness, abs(z1 - z0) + thickness), material))
+    return parts
+
+
+def _furniture_bicycle(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """A bicycle along local y: two thin wheels, a tube frame, saddle and handlebar."""
+    radius, wheelbase = rng.uniform(0.3, 0.36), rng.uniform(1.0, 1.15)
+    tyre, frame = palette.rubber(), palette.solid()
+    back, front = -wheelbase / 2, wheelbase / 2
+    seat_z, bar_z = radius + rng.uniform(0.5, 0.65), radius + rng.uniform(0.55, 0.75)
+    crank = (back + 0.42, radius)
+    parts = _wheel(back, radius, 0.04, tyre, frame) + _wheel(front, radius, 0.04, tyre, frame)
+    parts += _tube((back, radius), (back + 0.25, seat_z - 0.1), 0.03, frame, 3)  # seat stay
+    parts += _tube((back, radius), crank, 0.03, frame, 2)  # chain stay
+    parts += _tube(crank, (back + 0.3, seat_z), 0.035, frame, 4)  # seat tube
+    parts += _tube(crank, (front - 0.12, bar_z - 0.12), 0.04, frame, 5)  # down tube
+    parts += _tube((back + 0.3, seat_z - 0.08), (front - 0.12, bar_z - 0.08), 0.035, frame, 4)  # top tube
+    parts += _tube((front, radius), (front - 0.12, bar_z), 0.03, frame, 4)  # fork
+    parts.append(_box((0, back + 0.3, seat_z + 0.03), (0.12, 0.25, 0.05), palette.rubber()))
+    parts.append(_Part("hcylinder", (0, front - 0.14, bar_z + 0.02), (0.25, 0.015, 0.015), frame))
+    return parts
+
+
+def _furniture_motorbike(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """A motorbike or scooter along local y: fat wheels, engine block, tank, seat, forks."""
+    radius, wheelbase = rng.uniform(0.26, 0.34), rng.uniform(1.3, 1.55)
+    tyre, metal, paint = palette.rubber(), palette.metal(), palette.solid()
+    back, front = -wheelbase / 2, wheelbase / 2
+    width = rng.uniform(0.09, 0.15)
+    parts = _wheel(back, radius, width, tyre, metal) + _wheel(front, radius, width, tyre, metal)
+    engine_height = rng.uniform(0.25, 0.35)
+    parts.append(_box((0, rng.uniform(-0.1, 0.05), radius * 0.6 + engine_height / 2),
+                      (rng.uniform(0.25, 0.35), rng.uniform(0.35, 0.5), engine_height), metal))
+    seat_z = radius + rng.uniform(0.4, 0.55)
+    parts.append(_box((0, back + 0.45, seat_z), (0.24, rng.uniform(0.45, 0.65), 0.1), palette.rubber()))
+    parts.append(_Part("hcylinder", (0, front - 0.45, seat_z + 0.02), (0.14, 0.2, 0.11), paint, yaw=math.pi / 2))
+    parts.append(_box((0, back + 0.05, radius + 0.12), (width + 0.04, 0.5, 0.04), paint))  # rear fender
+    parts.append(_box((0, front, radius * 2 + 0.04), (width + 0.04, 0.35, 0.04), paint))  # front fender
+    parts += _tube((front, radius), (front - 0.2, seat_z + 0.2), 0.05, metal, 4)  # forks
+    parts.append(_Part("hcylinder", (0, front - 0.2, seat_z + 0.25), (0.35, 0.015, 0.015), metal))
+    parts.append(_Part("sphere", (0, front - 0.08, seat_z + 0.12), (0.09, 0.09, 0.09), metal))  # headlight
+    side = rng.choice([-1.0, 1.0])
+    parts.append(_Part("hcylinder", (side * 0.15, back + 0.1, radius * 0.7), (0.4, 0.045, 0.045), metal, yaw=math.pi / 2))
+    return parts
+
+
+def _furniture_office_chair(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """Swivel chair: five-spoke base on casters, gas column, seat, back."""
+    metal, cover = palette.metal() if rng.random() < 0.5 else palette.rubber(), palette.fabric()
+    spoke_length, seat_height = rng.uniform(0.28, 0.34), rng.uniform(0.42, 0.52)
+    base_yaw = rng.uniform(0, 2 * math.pi / 5)
+    parts = [_Part("cylinder", (0, 0, (seat_height + 0.08) / 2), (0.03, 0.03, (seat_height - 0.08) / 2), metal)]
+    for index in range(5):
+        angle = base_yaw + index * 2 * math.pi / 5
+        # A spoke along its local x, turned by ``angle``; centre halfway out.
+        cx, cy = math.cos(angle) * spoke_length / 2, math.sin(angle) * spoke_length / 2
+        parts.append(_Part("box", (cx, cy, 0.08), (spoke_length / 2, 0.02, 0.02), metal, yaw=angle))
+        parts.append(_Part("sphere", (2 * cx, 2 * cy, 0.03), (0.03, 0.03, 0.03), metal))
+    size = rng.uniform(0.44, 0.52)
+    parts.append(_box((0, 0, seat_height), (size, size, 0.08), cover))
+    back_height = rng.uniform(0.4, 0.65)
+    parts.append(_box((0, size / 2 - 0.03, seat_height + 0.12 + back_height / 2), (size * 0.95, 0.06, back_height), cover))
+    parts.append(_box((0, size / 2 - 0.02, seat_height + 0.08), (0.05, 0.03, 0.16), metal))
+    if rng.random() < 0.6:
+        for sign in (-1, 1):
+            parts.append(_box((sign * (size / 2 + 0.02), 0.0, seat_height + 0.2), (0.04, size * 0.6, 0.03), metal))
+            parts.append(_box((sign * (size / 2 + 0.02), 0.0, seat_height + 0.1), (0.03, 0.03, 0.2), metal))
+    return parts
+
+
+def _furniture_stool(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """Round stool or bar stool on thin legs with a foot bar."""
+    height, radius = rng.uniform(0.45, 0.8), rng.uniform(0.15, 0.22)
+    seat, legs = palette.wood(), palette.metal() if rng.random() < 0.5 else palette.wood()
+    parts = [_Part("cylinder", (0, 0, height - 0.025), (radius, radius, 0.025), seat)]
+    count = int(rng.integers(3, 5))
+    for index in range(count):
+        angle = index * 2 * math.pi / count
+        x, y = math.cos(angle) * radius * 0.8, math.sin(angle) * radius * 0.8
+        parts.append(_Part("cylinder", (x, y, (height - 0.05) / 2), (0.015, 0.015, (height - 0.05) / 2), legs))
+    parts.append(_Part("hcylinder", (0, 0, height * 0.35), (radius * 0.8, 0.01, 0.01), legs))
+    return parts
+
+
+def _furniture_cart(rng: np.random.Generator, palette: _MaterialPalette) -> list[_Part]:
+    """Utility trolley on casters with two or three loaded trays."""
+    width, depth, height = rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.6), rng.uniform(0.8, 1.0)
+    frame, tray, tyre = palette.metal(), palette.solid(), palette.rubber()
+    wheel = 0.05
+    parts = [
+        _box((sign_x * (width / 2 - 0.02), sign_y * (depth / 2 - 0.02), 2 * wheel + (height - 2 * wheel) / 2),
+             (0.025, 0.025, height - 2 * wheel), frame)
+        for sign_x in (-1, 1)
+        for sign_y in (-1, 1)
+    ]
+    for sign_x in (-1, 1):
+        for sign_y in (-1, 1):
+            parts.append(_Part("hcylinder", (sign_x * (width / 2 - 0.04), sign_y * (depth / 2 - 0.04), wheel),
+                               (0.015, wheel, wheel), tyre))
+    levels = int(rng.integers(2, 4))
+    for level in range(levels):
+        z = 2 * wheel + 0.05 + level * (height - 2 * wheel - 0.05) / (levels - 1)
+        parts.append(_box((0, 0, z), (width, depth, 0.03), tray))
+        if level < levels - 1 or rng.random() < 0.7:
+            clearance = 0.25 if level == levels - 1 else (height - 2 * wheel - 0.05) / (levels - 1) - 0.05
+            parts += _storage_items(rng, palette, (-width / 2 + 0.03, width / 2 - 0.03), depth - 0.04, z + 0.015,
+                                    clearance, depth / 2 - 0.02)
+    return parts
+
+
 _WALL_FURNITURE = (
     _furniture_cabinet,
     _furniture_cabinet,
@@ -1505,6 +1776,9 @@ _WALL_FURNITURE = (
     _furniture_tv_stand,
     _furniture_lamp,
     _furniture_plant,
+    _furniture_storage_rack,
+    _furniture_storage_rack,
+    _furniture_box_stack,
 )
 _FREE_FURNITURE = (
     _furniture_table,
@@ -1515,14 +1789,39 @@ _FREE_FURNITURE = (
     _furniture_chair,
     _furniture_clutter,
     _furniture_clutter,
+    _furniture_office_chair,
+    _furniture_stool,
+    _furniture_box_stack,
+)
+# Objects that stand in the middle of the view, 1-3.5 m from the camera: what
+# makes a photo's nearest object stand out from the room behind it.
+_FOREGROUND_FURNITURE = (
+    _furniture_chair,
+    _furniture_office_chair,
+    _furniture_stool,
+    _furniture_table,
+    _furniture_round_table,
+    _furniture_cart,
+    _furniture_bicycle,
+    _furniture_motorbike,
+    _furniture_box_stack,
+    _furniture_clutter,
+    _furniture_plant,
+    _furniture_lamp,
+    _furniture_storage_rack,
 )
 
 
 def _parts_extent(parts: list[_Part]) -> tuple[np.ndarray, np.ndarray]:
     """Local-frame bounding box (centre, half extents) of a list of parts."""
-    lows = np.array([np.subtract(part.centre, part.half_extents) for part in parts])
-    highs = np.array([np.add(part.centre, part.half_extents) for part in parts])
-    low, high = lows.min(axis=0), highs.max(axis=0)
+    corners = np.concatenate(
+        [
+            _box_corners(np.asarray(part.centre, dtype=np.float64), part.half_extents,
+                         part.yaw if part.kind in _YAWED_KINDS else 0.0)
+            for part in parts
+        ]
+    )
+    low, high = corners.min(axis=0), corners.max(axis=0)
     return (low + high) / 2, (high - low) / 2
 
 
@@ -1576,7 +1875,8 @@ class _SceneBuilder:
         self.groups.append(Group(to_world(tuple(centre_local)), half_local + 0.01, yaw))
         for part in parts:
             self.primitives.append(
-                Primitive(part.kind, to_world(part.centre), np.array(part.half_extents, dtype=np.float64), yaw, part.material, group_index)
+                Primitive(part.kind, to_world(part.centre), np.array(part.half_extents, dtype=np.float64),
+                          yaw + part.yaw, part.material, group_index)
             )
         return True
 
@@ -1706,6 +2006,15 @@ def sample_scene(rng: np.random.Generator, height: int = 240, width: int = 320) 
         parts = maker(rng, palette)
         position = np.array([rng.uniform(0.3, size_x - 0.3), rng.uniform(0.3, size_y - 0.3), 0.0])
         builder.try_place(parts, position, float(rng.uniform(-math.pi, math.pi)))
+
+    # Objects in front of the camera, in the middle of its view.
+    forward = np.array([-math.sin(yaw), math.cos(yaw)])
+    right = np.array([math.cos(yaw), math.sin(yaw)])
+    for _ in range(int(rng.choice([0, 1, 1, 2, 2, 3]))):
+        maker = _FOREGROUND_FURNITURE[int(rng.integers(len(_FOREGROUND_FURNITURE)))]
+        distance = rng.uniform(1.0, 3.5)
+        xy = camera_xy + distance * forward + rng.uniform(-0.4, 0.4) * distance * right
+        builder.try_place(maker(rng, palette), np.array([xy[0], xy[1], 0.0]), float(rng.uniform(-math.pi, math.pi)))
 
     # Pictures and wall shelves.
     for _ in range(int(rng.integers(0, 6))):
