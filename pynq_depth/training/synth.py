@@ -1180,10 +1180,6 @@ def _random_hsv_colour(
     return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][sector])
 
 
-# Share of furniture and object materials drawn by _MaterialPalette.randomised.
-_RANDOMISED_SURFACE_PROBABILITY = 0.25
-
-
 class _MaterialPalette:
     """Builds materials for one scene and records them in a list."""
 
@@ -1270,25 +1266,8 @@ class _MaterialPalette:
         base = _random_hsv_colour(self.rng, None, (0.0, 0.08), (0.85, 0.98))
         return self._pattern("plain", *self._two_tone(base, 0.05), 50.0)
 
-    def randomised(self) -> int:
-        """A surface chosen to break the link between colour edges and depth edges:
-        a bundled photograph or a high-contrast pattern in two unrelated colours.
-        Real objects carry print, labels and patterns whose edges are not depth
-        edges; without them a network learns that every colour edge is one."""
-        rng = self.rng
-        photos = [name for name in _PHOTO_NAMES if self._has(name)]
-        if photos and rng.random() < 0.5:
-            return self._photo(str(rng.choice(photos)), rng.uniform(0.5, 1.1), rng.uniform(150, 800))
-        colour_a = _random_hsv_colour(rng, None, (0.0, 0.9), (0.05, 0.95))
-        colour_b = _random_hsv_colour(rng, None, (0.0, 0.9), (0.05, 0.95))
-        texture = str(rng.choice(["checker", "stripes_wide", "stripes_thin", "marble", "noise_soft", "tiles_small",
-                                  "wood_grain", "fabric", "bricks"]))
-        return self._pattern(texture, colour_a, colour_b, rng.uniform(80, 400))
-
     def wood(self) -> int:
         rng = self.rng
-        if rng.random() < _RANDOMISED_SURFACE_PROBABILITY:
-            return self.randomised()
         if rng.random() < 0.3:  # painted furniture
             base = _random_hsv_colour(rng, None, (0.0, 0.6), (0.2, 0.95))
             return self._pattern("plain", *self._two_tone(base, 0.1), 80.0)
@@ -1297,8 +1276,6 @@ class _MaterialPalette:
 
     def fabric(self) -> int:
         rng = self.rng
-        if rng.random() < _RANDOMISED_SURFACE_PROBABILITY:
-            return self.randomised()
         base = _random_hsv_colour(rng, None, (0.05, 0.8), (0.2, 0.9))
         texture = rng.choice(["fabric", "fabric", "noise_fine", "checker", "stripes_thin"])
         if texture in ("checker", "stripes_thin"):
@@ -1307,15 +1284,11 @@ class _MaterialPalette:
         return self._pattern(texture, *self._two_tone(base, 0.3), rng.uniform(150, 300))
 
     def solid(self) -> int:
-        if self.rng.random() < _RANDOMISED_SURFACE_PROBABILITY:
-            return self.randomised()
         base = _random_hsv_colour(self.rng, None, (0.0, 0.9), (0.1, 0.95))
         return self._pattern("noise_fine", *self._two_tone(base, 0.08), 200.0)
 
     def cardboard(self) -> int:
         rng = self.rng
-        if rng.random() < _RANDOMISED_SURFACE_PROBABILITY:
-            return self.randomised()
         if rng.random() < 0.35:  # plastic crates and bins
             return self.solid()
         brown = _random_hsv_colour(rng, 0.08, (0.3, 0.6), (0.45, 0.8))
