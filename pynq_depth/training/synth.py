@@ -820,24 +820,31 @@ def _room_surface(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
     return normals, u, v
 
 
-def _box_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _points_in_yaw_frame(primitive: Primitive, points: np.ndarray) -> np.ndarray:
+    """Surface points relative to the primitive's centre, in its yaw-rotated frame, shape ``(3, N)``."""
     cos_yaw, sin_yaw = math.cos(primitive.yaw), math.sin(primitive.yaw)
     offset = points - primitive.centre[:, None]
-    local = np.stack(
+    return np.stack(
         [cos_yaw * offset[0] + sin_yaw * offset[1], -sin_yaw * offset[0] + cos_yaw * offset[1], offset[2]]
     )
+
+
+def _yaw_frame_to_world(primitive: Primitive, vectors: np.ndarray) -> np.ndarray:
+    """Rotate ``(3, N)`` vectors from the primitive's yaw-rotated frame back to the world."""
+    cos_yaw, sin_yaw = math.cos(primitive.yaw), math.sin(primitive.yaw)
+    return np.stack(
+        [cos_yaw * vectors[0] - sin_yaw * vectors[1], sin_yaw * vectors[0] + cos_yaw * vectors[1], vectors[2]]
+    )
+
+
+def _box_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    local = _points_in_yaw_frame(primitive, points)
     half = primitive.half_extents[:, None]
     axis = np.argmax(np.abs(local) / half, axis=0)
     sign = np.sign(np.take_along_axis(local, axis[None], axis=0)[0])
     local_normal = np.zeros_like(local)
     np.put_along_axis(local_normal, axis[None], sign[None], axis=0)
-    normals = np.stack(
-        [
-            cos_yaw * local_normal[0] - sin_yaw * local_normal[1],
-            sin_yaw * local_normal[0] + cos_yaw * local_normal[1],
-            local_normal[2],
-        ]
-    )
+    normals = _yaw_frame_to_world(primitive, local_normal)
     # Coordinates measured from the box corner so a texture starts at an edge.
     corner_local = local + half
     u = np.where(axis == 0, corner_local[1], corner_local[0])
@@ -862,26 +869,16 @@ def _cylinder_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndar
 def _horizontal_cylinder_surface(
     primitive: Primitive, points: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    cos_yaw, sin_yaw = math.cos(primitive.yaw), math.sin(primitive.yaw)
-    offset = points - primitive.centre[:, None]
-    along = cos_yaw * offset[0] + sin_yaw * offset[1]  # local x: the axis
-    across = -sin_yaw * offset[0] + cos_yaw * offset[1]  # local y
+    along, across, up = _points_in_yaw_frame(primitive, points)  # local x is the axis
     half_length, radius = primitive.half_extents[0], primitive.half_extents[1]
     on_cap = np.abs(along) > half_length - 1e-4
-    local_normal = np.stack([np.zeros_like(along), across / radius, offset[2] / radius])
+    local_normal = np.stack([np.zeros_like(along), across / radius, up / radius])
     local_normal[:, on_cap] = 0.0
     local_normal[0, on_cap] = np.sign(along[on_cap])
-    normals = np.stack(
-        [
-            cos_yaw * local_normal[0] - sin_yaw * local_normal[1],
-            sin_yaw * local_normal[0] + cos_yaw * local_normal[1],
-            local_normal[2],
-        ]
-    )
-    angle = np.arctan2(offset[2], across)
+    angle = np.arctan2(up, across)
     u = np.where(on_cap, across, angle * radius)
-    v = np.where(on_cap, offset[2], along + half_length)
-    return normals, u, v
+    v = np.where(on_cap, up, along + half_length)
+    return _yaw_frame_to_world(primitive, local_normal), u, v
 
 
 def _sphere_surface(primitive: Primitive, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
