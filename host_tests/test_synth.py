@@ -328,3 +328,21 @@ def test_colour_jitter_identity_settings(pair: tuple[np.ndarray, np.ndarray]) ->
     rgb, _ = pair
     same = aug.colour_jitter(rgb, np.random.default_rng(0), brightness=0, contrast=0, saturation=0, hue=0)
     assert np.abs(same.astype(int) - rgb.astype(int)).max() <= 1
+
+
+# ---------------------------------------------------------------- frozen validation set
+
+
+def test_save_validation_set_round_trips_through_pair_folder(tmp_path) -> None:
+    import subprocess
+
+    from pynq_depth.training.data import PairFolderDataset, open_dataset
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "save_validation_set.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path), "--count", "2", "--size", "48x64"], check=True)
+    saved = PairFolderDataset(tmp_path, (48, 64))
+    rendered = open_dataset("synthetic", (48, 64), split="test", length=2, augmented=False)
+    assert len(saved) == 2
+    for index in range(2):
+        np.testing.assert_array_equal(saved[index][0], rendered[index][0])
+        np.testing.assert_allclose(saved[index][1], rendered[index][1], atol=0.0005)
