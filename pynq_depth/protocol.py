@@ -490,8 +490,7 @@ def prepare_layer(cmd: ConvCmd, in_shape: tuple[int, int, int], config: HwConfig
 
 def frame_reader(program) -> ConvCmd | None:
     """The convolution that reads the network input, when it is its only reader (else None)."""
-    readers = [c for c in program.commands if "input" in getattr(c, "inputs", ())
-               or getattr(c, "input", None) == "input" or getattr(c, "skip", None) == "input"]
+    readers = [c for c in program.commands if "input" in c.inputs]  # ConvCmd.inputs covers input and skip
     return readers[0] if len(readers) == 1 and isinstance(readers[0], ConvCmd) else None
 
 
