@@ -18,7 +18,7 @@ from numpy.testing import assert_array_equal
 from pynq_depth import arith
 from pynq_depth.arith import conv_acc, conv_out_size, requantize, resize_bilinear, resize_coeffs, round_shift
 from pynq_depth.config import default_config
-from pynq_depth.emulator import Emulator
+from pynq_depth.backends.emulator import Emulator
 from pynq_depth.program import ConvCmd
 
 FRAC_BITS = default_config().resize_frac_bits

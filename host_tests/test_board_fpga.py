@@ -1,6 +1,6 @@
 """The accelerator on a real PYNQ board against the emulator (marked ``board``).
 
-Skipped unless :func:`pynq_depth.board.board_available` finds pynq, a board and
+Skipped unless :func:`pynq_depth.backends.fpga.board_available` finds pynq, a board and
 this configuration's overlay.  Run on the board with::
 
     sudo -E python3 -m pytest -m board host_tests/test_board_fpga.py -s
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pynq_depth import board, runtime
-from pynq_depth.emulator import Emulator
+from pynq_depth import backends, runtime
+from pynq_depth.backends import fpga as board
+from pynq_depth.backends.emulator import Emulator
 from pynq_depth.preprocess import load_image, resize_rgb
 from pynq_depth.program import load_program
 from pynq_depth.verify import first_difference, verify_random_layers
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.board, pytest.mark.skipif(not AVAILABLE, reason=f"no P
 
 @pytest.fixture(scope="module")
 def fpga():
-    runner = board.open_runner("fpga")
+    runner = backends.open_backend("fpga")
     yield runner
     runner.close()
 

@@ -22,9 +22,10 @@ pynq = pytest.importorskip("pynq")
 if shutil.which("g++") is None:  # the simulated kernel is the compiled HLS C++
     pytest.skip("g++ not found (needed for the kernel's C simulation)", allow_module_level=True)
 
-from pynq_depth import board, perf, runtime  # noqa: E402
-from pynq_depth.board import BoardError, DmaError, KernelTimeout, OverlayError  # noqa: E402
-from pynq_depth.board.sim import SimBoard, SimDevice, make_sim_overlay, open_sim_runner  # noqa: E402
+from pynq_depth import backends, perf, runtime  # noqa: E402
+from pynq_depth.backends import fpga as board  # noqa: E402
+from pynq_depth.backends.fpga import BoardError, DmaError, KernelTimeout, OverlayError  # noqa: E402
+from pynq_depth.backends.fpga.sim import SimBoard, SimDevice, make_sim_overlay, open_sim_runner  # noqa: E402
 from pynq_depth.config import default_config  # noqa: E402
 from pynq_depth.preprocess import load_image, resize_rgb  # noqa: E402
 from pynq_depth.program import load_program  # noqa: E402
@@ -61,7 +62,7 @@ def _run_layer(runner, program, inputs):
 
 
 def _expected(program, inputs):
-    from pynq_depth.emulator import Emulator
+    from pynq_depth.backends.emulator import Emulator
     from pynq_depth.verify import run_program_from
 
     return run_program_from(Emulator(), program, inputs)["output"]
@@ -76,7 +77,7 @@ needs_weights = pytest.mark.skipif(not runtime.DEFAULT_WEIGHTS.is_file(),
 def test_whole_network_on_example_photo_bit_exact():
     program = load_program(runtime.DEFAULT_WEIGHTS)
     rgb = resize_rgb(load_image(EXAMPLE), *program.input_hw)
-    runner = runtime.create_runner("sim")  # the runtime's path: board.open_runner("sim", config)
+    runner = backends.open_backend("sim")  # the registry's path: fpga.open_runner("sim", config)
     try:
         assert runner.name == "sim" and isinstance(runner.device, pynq.Device)
         assert pynq.Device.active_device is runner.device
@@ -107,7 +108,7 @@ def test_whole_network_on_example_photo_bit_exact():
         recorded = dict(runner._res.replay)
         assert set(recorded) == {c.name or c.output for c in program.commands if c.op != "concat"}
         out = runner.run(program, second, on_layer=count)
-        from pynq_depth.emulator import Emulator
+        from pynq_depth.backends.emulator import Emulator
 
         np.testing.assert_array_equal(out, Emulator().run(program, second))
         assert runner._res.replay == recorded
@@ -336,8 +337,8 @@ def test_auto_falls_back_without_an_overlay(monkeypatch, tmp_path):
 
 def test_board_package_does_not_import_pynq():
     code = ("import sys; sys.modules['pynq'] = None\n"
-            "import pynq_depth, pynq_depth.board, pynq_depth.runtime\n"
-            "assert pynq_depth.board.overlay_stem().startswith('pynq_depth_')\n")
+            "import pynq_depth, pynq_depth.backends.fpga, pynq_depth.runtime\n"
+            "assert pynq_depth.backends.fpga.overlay_stem().startswith('pynq_depth_')\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 

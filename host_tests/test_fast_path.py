@@ -7,7 +7,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from pynq_depth.arith import conv_acc, requantize
-from pynq_depth.emulator import NUMPY_DTYPES, Emulator
+from pynq_depth.backends.emulator import Emulator
+from pynq_depth.program import NUMPY_DTYPES
 from pynq_depth.verify import random_layer_program
 
 CASES = [

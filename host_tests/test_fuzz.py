@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pynq_depth.emulator import Emulator
+from pynq_depth.backends.emulator import Emulator
 from pynq_depth.preprocess import ImageError, load_image
 from pynq_depth.program import WeightsError, load_program, validate_program
 

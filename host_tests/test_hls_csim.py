@@ -24,7 +24,7 @@ except ImportError:  # running from a checkout without an installed package
 from pynq_depth import protocol  # noqa: E402
 from pynq_depth.codegen import write_hls_config  # noqa: E402
 from pynq_depth.config import default_config, load_config  # noqa: E402
-from pynq_depth.emulator import Emulator  # noqa: E402
+from pynq_depth.backends.emulator import Emulator  # noqa: E402
 from pynq_depth.verify import (  # noqa: E402
     KINDS,
     compare_backends,
@@ -265,7 +265,7 @@ def test_packaged_quantised_weights_on_photo(csim):
 def test_padded_views_are_sent_without_a_copy_and_pad_lanes_are_ignored(csim, case):
     """A channel slice of a map padded to pe_in in memory (how the driver holds the quantised
     frame and kernel outputs) is streamed as it is; garbage in the unused lanes changes nothing."""
-    from pynq_depth.emulator import NUMPY_DTYPES
+    from pynq_depth.program import NUMPY_DTYPES
 
     kind, h, w, cin, cout, stride, pad = case
     program, inputs = random_layer_program(np.random.default_rng(5), kind=kind, h=h, w=w, cin=cin, cout=cout,

@@ -61,7 +61,8 @@ def test_runtime_modules_import_without_torch_or_pynq():
             else:
                 raise SystemExit(f"the blocker let {blocked} through")
         import pynq_depth
-        from pynq_depth import cli, emulator, program, runtime, arith, config, depth, preprocess, netspec, metrics
+        from pynq_depth import cli, backends, program, runtime, arith, config, depth, preprocess, netspec, metrics
+        from pynq_depth.backends import emulator, csim, kernel
         from pynq_depth.program import load_program
         from pynq_depth.runtime import DEFAULT_WEIGHTS, create_estimator
         program = load_program(DEFAULT_WEIGHTS)

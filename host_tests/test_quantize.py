@@ -14,7 +14,7 @@ from pynq_depth.config import default_config
 torch = pytest.importorskip("torch")
 
 from pynq_depth.depth import prediction_to_metres  # noqa: E402
-from pynq_depth.emulator import Emulator  # noqa: E402
+from pynq_depth.backends.emulator import Emulator  # noqa: E402
 from pynq_depth.metrics import depth_errors  # noqa: E402
 from pynq_depth.model import LEAKY_SLOPE, DepthModel  # noqa: E402
 from pynq_depth.preprocess import normalize, resize_rgb  # noqa: E402
@@ -361,7 +361,7 @@ def test_fake_quantisation_reproduces_the_integer_program(random_model, random_m
     """Quantisation-aware training's forward (DepthModel.set_fake_quant: weights folded and rounded per
     output channel, every requantised tensor on its integer grid) computes what the emulator computes
     from the same program, up to the requantisation constants' rounding; gradients still flow."""
-    from pynq_depth.emulator import Emulator
+    from pynq_depth.backends.emulator import Emulator
 
     program = quantize_model(random_model, random_maxima, HW)  # no bias correction: biases as in float
     rgb = photos[4]

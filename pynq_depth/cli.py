@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from . import __version__
+from .backends import CHOICES as BACKEND_CHOICES
 from .config import ConfigError, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -327,9 +328,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from . import verify
     from .preprocess import load_image, resize_rgb
     from .program import load_program
-    from .runtime import DEFAULT_WEIGHTS, create_runner
+    from . import backends
+    from .runtime import DEFAULT_WEIGHTS
 
-    backend = create_runner(args.backend, args.hw)
+    if args.backend == "auto" or not backends.info(args.backend).integer:
+        raise CliError(f"verify compares an int8 backend with the emulator; --backend {args.backend} is not one "
+                       f"(choose csim, sim or fpga)")
+    backend = backends.open_backend(args.backend, args.hw)
     if args.random_layers:
         print(f"verifying {args.backend} on {args.random_layers} random layers (seed {args.seed}) ...",
               file=sys.stderr)
@@ -429,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", metavar="OUT.png", help="output file (one image only)")
     out.add_argument("-O", "--output-dir", metavar="DIR",
                      help="output folder; files are named <image>_depth.png (default: current folder)")
-    run.add_argument("--backend", default="auto", choices=["auto", "emulator", "csim", "float", "fpga", "sim"],
+    run.add_argument("--backend", default="auto", choices=list(BACKEND_CHOICES),
                      help="auto = FPGA when a board and overlay are present, else the emulator (default: auto)")
     run.add_argument("--weights", metavar="FILE", help="int8 weights file (default: the packaged model)")
     run.add_argument("--checkpoint", metavar="FILE", help="float checkpoint for --backend float")
@@ -538,10 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pynq-depth`` console script."""
-    from .board import BoardError
+    from .backends.fpga import BoardError
     from .preprocess import ImageError
     from .program import WeightsError
-    from .runtime import BackendError
+    from .backends import BackendError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -616,7 +616,7 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
             def put_frame() -> None:
                 raw.rgb[...] = frame
         else:  # quantised into the padded slot on the processor
-            from .emulator import quantize_input_into
+            from .backends.base import quantize_input_into
 
             lut_program = _InputLut(lut, (h, w))
 
@@ -633,7 +633,7 @@ def measure_host_seconds(layer: LayerSpec, config: HwConfig, repeats: int = 3, c
                for i, c in enumerate(prep.calls)}
     assembled = None
     if prep.assembled:  # the driver assembles the calls' outputs in a slot
-        from .emulator import NUMPY_DTYPES
+        from .program import NUMPY_DTYPES
 
         cp = -(-cout // config.pe_in) * config.pe_in
         assembled = np.zeros((ho, wo, cp), dtype=NUMPY_DTYPES[layer.out_dtype])[:, :, :cout]

@@ -30,6 +30,8 @@ from .config import HwConfig, default_config
 FORMAT_NAME = "pynq-depth-weights"
 FORMAT_VERSION = 1
 DTYPE_RANGES: dict[str, tuple[int, int]] = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+#: NumPy type of each tensor dtype name.
+NUMPY_DTYPES: dict[str, type] = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
 #: Refuse absurd headers before allocating anything (a fuzzed file must not exhaust memory).
 _MAX_HEADER_BYTES = 4 << 20
 _MAX_ARRAY_BYTES = 256 << 20

@@ -592,7 +592,7 @@ class RawFrame:
     ``beats`` hold the (H, W, 3) uint8 frame as it lies in memory, the last beat
     zero-padded; ``lut`` is the program's 3 x 256 input table.  ``shape`` and
     ``dtype`` are those of the quantised input; :meth:`quantized` makes it (what
-    :func:`~pynq_depth.emulator.quantize_input` gives).
+    :func:`~pynq_depth.backends.base.quantize_input` gives).
     """
 
     __slots__ = ("beats", "rgb", "lut", "shape", "dtype")

@@ -306,7 +306,8 @@ def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray]
     dict of str to float
         Mean |correction| per layer in accumulator units.
     """
-    from .emulator import NUMPY_DTYPES, quantize_input, run_host_command
+    from .backends.base import quantize_input, run_host_command
+    from .program import NUMPY_DTYPES
 
     config = config or default_config()
     graph = {node.output: node for node in model.graph(tuple(program.input_hw))}

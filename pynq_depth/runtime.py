@@ -1,14 +1,9 @@
-"""Backend selection and the image -> metric depth path used by the CLI and notebooks.
+"""The image -> metric depth path used by the CLI and notebooks, on any backend.
 
-Backends:
-
-``emulator``  bit-exact NumPy emulator of the accelerator (runs anywhere)
-``csim``      the HLS C++ compiled with g++ and driven with the board's stream protocol
-``float``     the torch float reference model (host tooling; needs torch and a checkpoint)
-``fpga``      the accelerator on a PYNQ board
-``auto``      ``fpga`` when a board with the overlay is present, otherwise ``emulator``
-
-Nothing here imports torch or pynq until the backend that needs it is asked for.
+:func:`create_estimator` opens a backend of the registry (:mod:`pynq_depth.backends`:
+which backends exist, what each needs, how ``auto`` chooses) and wraps it into a
+:class:`DepthEstimator`: a photo of any size in, depth in metres out.  Nothing
+here imports torch or pynq until the backend that needs it is asked for.
 """
 
 from __future__ import annotations
@@ -20,19 +15,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import backends
+from .backends import BackendError
+from .backends.float import DEFAULT_CHECKPOINT
 from .config import HwConfig, default_config
 from .depth import prediction_to_metres
-from .preprocess import normalize, resize_rgb
+from .preprocess import resize_rgb
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = PACKAGE_DIR / "data" / "z2-mnv2-int8.npz"
-#: The float checkpoint ships in the repository (not in the wheel): models/ beside the package.
-DEFAULT_CHECKPOINT = PACKAGE_DIR.parent / "models" / "z2-mnv2.pt"
-BACKENDS = ("auto", "emulator", "csim", "float", "fpga", "sim")
 
-
-class BackendError(RuntimeError):
-    """A backend cannot be used here (missing dependency, board, overlay or file)."""
+__all__ = ["BackendError", "DEFAULT_CHECKPOINT", "DEFAULT_WEIGHTS", "PACKAGE_DIR", "DepthEstimator",
+           "create_estimator", "float_estimator", "integer_estimator", "time_inference"]
 
 
 @dataclass
@@ -72,7 +66,7 @@ class DepthEstimator:
 
 
 def integer_estimator(runner: Any, program: Any, backend: str, reason: str = "") -> DepthEstimator:
-    """Wrap a :class:`~pynq_depth.emulator.ProgramRunner` and a program into an estimator."""
+    """Wrap an integer :class:`~pynq_depth.backends.Backend` and a program into an estimator."""
     scale = program.output_scale
 
     def infer(rgb: np.ndarray) -> np.ndarray:
@@ -87,45 +81,11 @@ def integer_estimator(runner: Any, program: Any, backend: str, reason: str = "")
 
 def float_estimator(checkpoint: str | Path | None = None, input_hw: tuple[int, int] | None = None,
                     threads: int | None = None) -> DepthEstimator:
-    """The torch float reference model as an estimator."""
-    try:
-        import torch
-    except ImportError:
-        raise BackendError("the float backend needs torch (pip install 'pynq-depth[torch]')") from None
-    from .model import CheckpointError, load_checkpoint
-
-    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    if not path.is_file():
-        raise BackendError(f"{path}: float checkpoint not found (pass --checkpoint)")
-    try:
-        model, _ = load_checkpoint(path)
-    except CheckpointError as exc:
-        raise BackendError(str(exc)) from None
-    model.float()
-    if threads:
-        torch.set_num_threads(threads)
-    hw = tuple(input_hw or model.spec.input_hw)
-    times: dict[str, float] = {}
-
-    def infer(rgb: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(normalize(rgb)[None]).permute(0, 3, 1, 2).contiguous()
-        times.clear()
-        with torch.inference_mode():
-            pred = model(x, layer_times=times)[0, 0].numpy()
-        return prediction_to_metres(pred)
-
-    return DepthEstimator(backend="float", input_hw=hw, _infer=infer, _layer_times=lambda: dict(times),  # type: ignore[arg-type]
-                          reason="requested", description=f"{model.spec.name} float32 ({path.name})",
-                          extra={"model": model})
-
-
-def board_available() -> tuple[bool, str]:
-    """Whether a PYNQ board with this configuration's overlay is usable, and why not."""
-    try:
-        from . import board
-        return board.board_available()
-    except Exception as exc:  # detection must never stop the emulator fallback
-        return False, f"board detection failed ({type(exc).__name__}: {exc})"
+    """The torch float reference model (:class:`~pynq_depth.backends.float.FloatReference`) as an estimator."""
+    model = backends.open_backend("float", checkpoint=checkpoint, threads=threads)
+    return DepthEstimator(backend="float", input_hw=tuple(input_hw or model.input_hw), _infer=model.depth,  # type: ignore[arg-type]
+                          _layer_times=lambda: dict(model.layer_times), reason="requested",
+                          description=model.describe(), extra={"model": model.model})
 
 
 def create_estimator(backend: str = "auto", weights: str | Path | None = None,
@@ -135,7 +95,7 @@ def create_estimator(backend: str = "auto", weights: str | Path | None = None,
     Parameters
     ----------
     backend : str
-        One of :data:`BACKENDS`.
+        One of :data:`pynq_depth.backends.CHOICES` (``auto``: see :func:`pynq_depth.backends.choose`).
     weights : str or Path, optional
         int8 weights file (the packaged default when omitted).
     checkpoint : str or Path, optional
@@ -151,46 +111,13 @@ def create_estimator(backend: str = "auto", weights: str | Path | None = None,
         When the weights file is unusable.
     """
     config = config or default_config()
-    if backend == "float":
+    name, reason = backends.choose(backend, config)
+    if not backends.info(name).integer:
         return float_estimator(checkpoint)
     from .program import load_program
 
-    reason = "requested"
-    if backend == "auto":
-        ok, why = board_available()
-        backend = "fpga" if ok else "emulator"
-        reason = "board and overlay found" if ok else f"no board: {why}"
     program = load_program(weights or DEFAULT_WEIGHTS, config)
-    return integer_estimator(create_runner(backend, config), program, backend, reason)
-
-
-def create_runner(backend: str, config: HwConfig | None = None) -> Any:
-    """The :class:`~pynq_depth.emulator.ProgramRunner` of an integer backend.
-
-    Raises
-    ------
-    BackendError
-        For an unknown backend or one that cannot run here.
-    """
-    config = config or default_config()
-    if backend == "emulator":
-        from .emulator import Emulator
-
-        return Emulator(config)
-    if backend == "csim":
-        from .backends import get_backend
-
-        try:
-            return get_backend("csim", config=config)
-        except (ImportError, OSError, RuntimeError) as exc:
-            raise BackendError(f"csim backend unavailable ({exc})") from None
-    if backend in ("fpga", "sim"):
-        try:
-            from . import board
-        except ImportError:
-            raise BackendError(f"the {backend} backend needs the PYNQ driver, which is not in this build") from None
-        return board.open_runner(backend, config)  # type: ignore[attr-defined]
-    raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return integer_estimator(backends.open_backend(name, config), program, name, reason)
 
 
 def time_inference(estimator: DepthEstimator, rgb: np.ndarray, runs: int) -> tuple[list[float], dict[str, list[float]]]:

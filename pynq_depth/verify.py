@@ -15,7 +15,7 @@
 Programs made here may start from any 8-bit tensor (not only an RGB image);
 :func:`run_program_from` executes them from given initial tensors with the
 backend's own ``run_conv`` and the shared host commands, exactly like
-:meth:`~pynq_depth.emulator.ProgramRunner.run`.
+:meth:`~pynq_depth.backends.base.Backend.run`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import numpy as np
 
 from .arith import conv_acc, conv_out_size, quantize_multiplier
 from .config import HwConfig, default_config
-from .emulator import NUMPY_DTYPES, Emulator, ProgramRunner, run_host_command
+from .backends.base import Backend, run_host_command
+from .backends.emulator import Emulator
 from .netspec import build_graph, get_spec
-from .program import DTYPE_RANGES, ConvCmd, HostCmd, Program, TensorInfo
+from .program import DTYPE_RANGES, NUMPY_DTYPES, ConvCmd, HostCmd, Program, TensorInfo
 
 KINDS = ("conv3x3", "dw3x3", "pw1x1")
 
@@ -76,7 +77,7 @@ class VerifyReport:
 
 
 # ---------------------------------------------------------------- execution
-def run_program_from(runner: ProgramRunner, program: Program, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_program_from(runner: Backend, program: Program, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run every command of ``program`` starting from the given tensors; return all tensors."""
     values = dict(tensors)
     for cmd in program.commands:
@@ -89,7 +90,7 @@ def run_program_from(runner: ProgramRunner, program: Program, tensors: dict[str,
     return values
 
 
-def _trace(runner: ProgramRunner, program: Program, data: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _trace(runner: Backend, program: Program, data: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if isinstance(data, dict):
         return run_program_from(runner, program, data)
     info = program.tensors.get("input")
@@ -112,8 +113,8 @@ def first_difference(got: np.ndarray, expected: np.ndarray) -> tuple[tuple[int, 
     return pos, int(got[pos]), int(expected[pos]), int(diff.sum())
 
 
-def compare_backends(program: Program, rgb_or_input: np.ndarray | dict[str, np.ndarray], backend: ProgramRunner,
-                     reference: ProgramRunner | None = None, case: str = "") -> Mismatch | None:
+def compare_backends(program: Program, rgb_or_input: np.ndarray | dict[str, np.ndarray], backend: Backend,
+                     reference: Backend | None = None, case: str = "") -> Mismatch | None:
     """Run ``program`` on two backends and compare every tensor bit for bit.
 
     Parameters
@@ -122,9 +123,9 @@ def compare_backends(program: Program, rgb_or_input: np.ndarray | dict[str, np.n
         Network or single layer.
     rgb_or_input : ndarray or dict
         A uint8 RGB image at ``program.input_hw`` (quantised with the input
-        table, as :meth:`ProgramRunner.run` does), or the ``"input"`` tensor
+        table, as :meth:`Backend.run` does), or the ``"input"`` tensor
         itself, or a dict of initial tensors (for random layer programs).
-    backend, reference : ProgramRunner
+    backend, reference : Backend
         Backend under test and reference (the emulator when omitted).
     case : str
         Label used in the mismatch.
@@ -258,8 +259,8 @@ def describe_layer(program: Program) -> str:
             f"clamp [{cmd.lo}, {cmd.hi}]")
 
 
-def verify_random_layers(backend: ProgramRunner, n: int = 100, seed: int = 0,
-                         reference: ProgramRunner | None = None, kinds: tuple[str, ...] = KINDS) -> VerifyReport:
+def verify_random_layers(backend: Backend, n: int = 100, seed: int = 0,
+                         reference: Backend | None = None, kinds: tuple[str, ...] = KINDS) -> VerifyReport:
     """Compare ``backend`` with the reference on ``n`` random single layers (seeded)."""
     reference = reference or Emulator(backend.config)
     report = VerifyReport(backend.name, reference.name)
@@ -277,8 +278,8 @@ def verify_random_layers(backend: ProgramRunner, n: int = 100, seed: int = 0,
     return report
 
 
-def verify_network(backend: ProgramRunner, program: Program, rgb: np.ndarray,
-                   reference: ProgramRunner | None = None) -> VerifyReport:
+def verify_network(backend: Backend, program: Program, rgb: np.ndarray,
+                   reference: Backend | None = None) -> VerifyReport:
     """Compare every tensor of a whole network on one image."""
     reference = reference or Emulator(backend.config)
     report = VerifyReport(backend.name, reference.name)
@@ -334,7 +335,6 @@ def write_tb_vectors(outdir, n: int = 24, seed: int = 0, config: HwConfig | None
     int
         Number of cases written.
     """
-    import struct
     from pathlib import Path
 
     from . import protocol

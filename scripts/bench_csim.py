@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from pynq_depth.backends.csim import CsimBackend  # noqa: E402
-from pynq_depth.emulator import Emulator  # noqa: E402
+from pynq_depth.backends.emulator import Emulator  # noqa: E402
 from pynq_depth.netspec import build_graph, get_spec, totals  # noqa: E402
 from pynq_depth.verify import compare_backends, random_network_program  # noqa: E402
 

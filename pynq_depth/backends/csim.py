@@ -35,8 +35,9 @@ import numpy as np
 from .. import protocol
 from ..codegen import config_header
 from ..config import HwConfig
-from ..emulator import NUMPY_DTYPES, ProgramRunner, check_frame
-from ..program import ConvCmd, HostCmd, Program
+from ..program import NUMPY_DTYPES, ConvCmd, HostCmd, Program
+from .base import BackendError, check_frame
+from .kernel import KernelBackend
 
 #: Compiler flags of the simulation library (the brief's ``-O2 -fPIC -shared``).
 BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label")
@@ -46,7 +47,7 @@ _HEADERS = ("conv_accel.h", "csim_include/ap_int.h", "csim_include/hls_stream.h"
 _BUILD_LOCK = threading.Lock()
 
 
-class BuildError(RuntimeError):
+class BuildError(BackendError):
     """The C++ simulation library could not be compiled."""
 
 
@@ -117,7 +118,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     return lib
 
 
-class CsimBackend(ProgramRunner):
+class CsimBackend(KernelBackend):
     """Runs convolutions through the compiled HLS C++ (bit-exact C simulation).
 
     Parameters
@@ -250,27 +251,8 @@ class CsimBackend(ProgramRunner):
             return super().input_tensor(program, rgb)
         return protocol.RawFrame.of(rgb, program.input_lut)
 
-    def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
-        """Resize on the kernel (kind resize); concat through the side stream where its reader allows, else on the processor."""
-        if cmd.op == "resize":
-            x = tensors[cmd.inputs[0]]
-            h, w, _ = program.tensors[cmd.output].shape
-            try:
-                call = protocol.resize_call(x.shape, (h, w), self.config)
-            except protocol.ProtocolError:
-                return super().run_host(cmd, tensors, program)
-            regs = protocol.resize_registers(call, x.dtype.name, self.config)
-            rows = protocol.packed_rows(x, call, self.config.pe_in)
-            beats = self._kernel(regs, [protocol.resize_head(call, self.config), rows], None,
-                                 protocol.resize_output_beats(call, self.config), f"resize {cmd.output}")
-            return beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
-        if cmd.op == "concat" and cmd.output in self.fused_concats(program):
-            return protocol.CatInput(*(tensors[name] for name in cmd.inputs))  # made by its reader's calls
-        return super().run_host(cmd, tensors, program)
-
-    def fused_concats(self, program: Program) -> set[str]:
-        """:func:`protocol.fused_concats` of ``program`` (computed once per program)."""
-        cached = getattr(self, "_fused", None)
-        if cached is None or cached[0] is not program:
-            cached = self._fused = (program, protocol.fused_concats(program, self.config))
-        return cached[1]
+    def send_resize(self, cmd: HostCmd, call: protocol.Call, regs: dict[str, int], rows: np.ndarray,
+                    where: str) -> np.ndarray:
+        """One resize call: the coefficient head packed here, then the rows."""
+        return self._kernel(regs, [protocol.resize_head(call, self.config), rows], None,
+                            protocol.resize_output_beats(call, self.config), where)

@@ -1,6 +1,6 @@
 """Write a Vivado hardware-handoff (``.hwh``) and a ``.bit`` for a simulated overlay.
 
-The simulated board (:mod:`pynq_depth.board.sim`) loads its overlay through
+The simulated board (:mod:`pynq_depth.backends.fpga.sim`) loads its overlay through
 the real ``pynq.Overlay`` and the real ``pynqmetadata`` HWH parser, so it needs
 files shaped like the ones ``vivado/build_overlay.tcl`` publishes:
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from ..config import HwConfig, default_config
-from ..protocol import REGISTERS
+from ...config import HwConfig, default_config
+from ...protocol import REGISTERS
 
 #: Register offsets of the HLS block-level control interface (``ap_ctrl_hs``).
 CTRL, GIER, IP_IER, IP_ISR, AP_RETURN = 0x00, 0x04, 0x08, 0x0C, 0x10

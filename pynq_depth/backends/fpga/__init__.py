@@ -1,7 +1,10 @@
-"""PYNQ board support: detection, overlay lookup and the ``fpga`` / ``sim`` runners.
+"""The PYNQ board backends (``fpga``, ``sim``): board detection, overlay lookup, errors.
 
 Importing this package does not import ``pynq``: :func:`board_available` and
-:func:`open_runner` import it (and :mod:`.driver`, :mod:`.sim`) when called.
+:func:`open_runner` import it (and :mod:`.runner`, :mod:`.sim`) when called.
+The driver is split by role: :mod:`.dma` (AXI DMA), :mod:`.ip` (the HLS IP),
+:mod:`.overlay` (bitstream + ``.hwh``), :mod:`.runner` (the backend: resident
+buffers, record/replay); :mod:`.sim` is the simulated board the tests drive it on.
 
 Overlays are named after the configuration they were built for,
 ``pynq_depth_<hw_id>.bit`` with ``.hwh`` (and optionally ``.json``) beside it,
@@ -17,10 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..config import HwConfig, default_config
+from ...config import HwConfig, default_config
+from ..base import BackendError
 
-PACKAGE_OVERLAYS = Path(__file__).resolve().parents[1] / "overlays"
-REPO_OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
+PACKAGE_OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
+REPO_OVERLAYS = Path(__file__).resolve().parents[3] / "overlays"
 
 
 class BoardError(RuntimeError):
@@ -116,9 +120,16 @@ def board_available(config: HwConfig | None = None) -> tuple[bool, str]:
     """Whether the ``fpga`` backend can run here, and if not, why.
 
     Checks, in order: pynq importable, a board (device-tree marker or ``$BOARD``)
-    and a pynq device, this configuration's overlay files.
+    and a pynq device, this configuration's overlay files.  Never raises: a
+    detection failure is "no board", with the reason, so ``auto`` falls back.
     """
-    config = config or default_config()
+    try:
+        return _board_available(config or default_config())
+    except Exception as exc:  # noqa: BLE001  (detection must never stop the emulator fallback)
+        return False, f"board detection failed ({type(exc).__name__}: {exc})"
+
+
+def _board_available(config: HwConfig) -> tuple[bool, str]:
     if not pynq_installed():
         return False, "pynq is not installed"
     if board_marker() is None and not Path("/sys/class/fpga_manager/fpga0").exists():
@@ -134,7 +145,7 @@ def board_available(config: HwConfig | None = None) -> tuple[bool, str]:
 
 
 def open_runner(kind: str, config: HwConfig | None = None, **kwargs: Any) -> Any:
-    """The :class:`~pynq_depth.emulator.ProgramRunner` of a board backend.
+    """The :class:`~pynq_depth.backends.base.Backend` of a board backend.
 
     Parameters
     ----------
@@ -147,11 +158,9 @@ def open_runner(kind: str, config: HwConfig | None = None, **kwargs: Any) -> Any
 
     Raises
     ------
-    pynq_depth.runtime.BackendError
+    pynq_depth.backends.BackendError
         When the backend cannot run here (no pynq, no board, no overlay).
     """
-    from ..runtime import BackendError
-
     config = config or default_config()
     if not pynq_installed():
         raise BackendError(f"the {kind} backend needs pynq (pip install 'pynq-depth[board]')")
@@ -161,7 +170,7 @@ def open_runner(kind: str, config: HwConfig | None = None, **kwargs: Any) -> Any
 
             return open_sim_runner(config, **kwargs)
         if kind == "fpga":
-            from .driver import FpgaBackend
+            from .runner import FpgaBackend
 
             bitfile = kwargs.pop("bitfile", None) or find_overlay(config)
             return FpgaBackend(bitfile, config, **kwargs)

@@ -41,11 +41,10 @@ after a reset (a download resets everything).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +52,8 @@ import numpy as np
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-from ..config import HwConfig, default_config
-from ..protocol import REGISTERS
+from ...config import HwConfig, default_config
+from ...protocol import REGISTERS
 from . import hwh as hwh_mod
 
 MEM_BASE = 0x1000_0000
@@ -371,7 +370,7 @@ class SimBoard:
     def library(self) -> Any:
         """The compiled C simulation of the kernel."""
         if self._lib is None:
-            from ..backends.csim import CsimBackend
+            from ..csim import CsimBackend
 
             self._lib = CsimBackend(self.config, threads=1).library
         return self._lib
@@ -566,7 +565,7 @@ class SimDevice(Device):
 
 # ------------------------------------------------------------------ runner
 def make_sim_overlay(directory: str | Path, config: HwConfig | None = None, **spec_changes: Any) -> Path:
-    """Write the simulated overlay's ``.bit``/``.hwh`` (see :class:`~pynq_depth.board.hwh.OverlaySpec`)."""
+    """Write the simulated overlay's ``.bit``/``.hwh`` (see :class:`~pynq_depth.backends.fpga.hwh.OverlaySpec`)."""
     config = config or default_config()
     with_hwh = spec_changes.pop("with_hwh", True)
     return hwh_mod.write_overlay(directory, hwh_mod.OverlaySpec.for_config(config, **spec_changes), with_hwh, config)
@@ -575,7 +574,7 @@ def make_sim_overlay(directory: str | Path, config: HwConfig | None = None, **sp
 def open_sim_runner(config: HwConfig | None = None, timeout_s: float | None = None, memory_bytes: int = 64 << 20,
                     directory: str | Path | None = None, bitfile: str | Path | None = None,
                     set_active: bool = True, **spec_changes: Any) -> Any:
-    """The :class:`~pynq_depth.board.driver.FpgaBackend` driving a fresh simulated board.
+    """The :class:`~pynq_depth.backends.fpga.runner.FpgaBackend` driving a fresh simulated board.
 
     Parameters
     ----------
@@ -594,7 +593,7 @@ def open_sim_runner(config: HwConfig | None = None, timeout_s: float | None = No
     **spec_changes
         Changes to the generated ``.hwh`` (``length_bits=14``, ``vlnv=``, ``registers=``...).
     """
-    from .driver import FpgaBackend
+    from .runner import FpgaBackend
 
     config = config or default_config()
     tmp = None

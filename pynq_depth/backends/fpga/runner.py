@@ -1,6 +1,7 @@
-"""The PYNQ driver of the accelerator: overlay, HLS IP driver, AXI DMA channels, and the backend.
+"""The ``fpga`` backend: runs programs on the accelerator through PYNQ (a real board or the simulated one).
 
-Imported only when a board backend is asked for (it imports ``pynq``).
+Imported only when a board backend is asked for (it imports ``pynq``).  The
+overlay is :mod:`.overlay`, the HLS IP driver :mod:`.ip`, the AXI DMA driver :mod:`.dma`.
 
 Layers run exactly as :mod:`pynq_depth.protocol` plans them (the C-simulation
 backend runs the same plan), and exactly as :mod:`pynq_depth.perf` models them:
@@ -38,373 +39,16 @@ from typing import Any
 import numpy as np
 import pynq
 
-from .. import protocol
-from ..config import HwConfig, default_config, load_config
-from ..emulator import NUMPY_DTYPES, ProgramRunner, check_frame, quantize_input_into
-from ..program import ConvCmd, HostCmd, Program
-from . import BoardError, DmaError, KernelTimeout, OverlayError, overlay_stem
-
-# ------------------------------------------------------------------ AXI DMA (simple mode)
-DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
-MM2S_BASE, S2MM_BASE = 0x00, 0x30
-CR_RS, CR_RESET = 0x1, 0x4
-SR_BITS = {0x1: "Halted", 0x2: "Idle", 0x8: "SGIncld", 0x10: "DMAIntErr", 0x20: "DMASlvErr", 0x40: "DMADecErr",
-           0x100: "SGIntErr", 0x200: "SGSlvErr", 0x400: "SGDecErr", 0x1000: "IOC_Irq", 0x2000: "Dly_Irq",
-           0x4000: "Err_Irq"}
-SR_HALTED, SR_IDLE, SR_ERRORS, SR_IRQS = 0x1, 0x2, 0x70, 0x7000
-# ------------------------------------------------------------------ HLS ap_ctrl_hs
-AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
+from ... import protocol
+from ...config import HwConfig
+from ...program import NUMPY_DTYPES, ConvCmd, HostCmd, Program
+from ..base import Backend, check_frame, quantize_input_into
+from ..kernel import KernelBackend
+from . import BoardError, DmaError, KernelTimeout
+from .overlay import DepthOverlay
 
 DEFAULT_TIMEOUT_S = float(os.environ.get("PYNQ_DEPTH_TIMEOUT", "5"))
 _BEAT = 8
-
-
-def decode_dmasr(value: int) -> str:
-    """``0x00011002`` -> ``'0x00011002 (Idle, IOC_Irq)'``."""
-    names = [name for bit, name in SR_BITS.items() if value & bit]
-    return f"0x{value:08x} ({', '.join(names) or 'running'})"
-
-
-def _param(params: dict[str, Any], name: str, default: Any = None) -> Any:
-    """A .hwh parameter by case-insensitive name (Vivado writes ``c_...`` or ``C_...``)."""
-    for key, value in params.items():
-        if key.lower() == name.lower():
-            return value
-    return default
-
-
-class DmaChannel:
-    """One direction of an AXI DMA in simple (direct register) mode, with timeouts."""
-
-    def __init__(self, mmio: Any, base: int, name: str, max_bytes: int, addr64: bool) -> None:
-        self.mmio, self.base, self.name, self.max_bytes, self.addr64 = mmio, base, name, max_bytes, addr64
-        self._first = True  # after RS=1, Idle is only set once a transfer completed
-
-    def _rd(self, off: int) -> int:
-        return int(self.mmio.read(self.base + off))
-
-    def _wr(self, off: int, value: int) -> None:
-        self.mmio.write(self.base + off, int(value) & 0xFFFFFFFF)
-
-    @property
-    def status(self) -> int:
-        """DMASR."""
-        return self._rd(DMASR)
-
-    def describe(self) -> str:
-        """``MM2S DMACR=0x... DMASR=0x... (Idle, ...)``."""
-        return f"{self.name} DMACR=0x{self._rd(DMACR):08x} DMASR={decode_dmasr(self.status)}"
-
-    def start(self, timeout: float) -> None:
-        """Set RS and wait for Halted to clear."""
-        self._wr(DMACR, CR_RS)
-        deadline = time.monotonic() + timeout
-        while self.status & SR_HALTED:
-            if time.monotonic() > deadline:
-                raise DmaError(f"{self.name} channel does not leave the halted state: {self.describe()}")
-        self._first = True
-
-    @property
-    def ready(self) -> bool:
-        """Idle, or started and not used yet."""
-        sr = self.status
-        return not sr & SR_HALTED and (bool(sr & SR_IDLE) or self._first)
-
-    def transfer(self, address: int, nbytes: int) -> None:
-        """Program one transfer (the LENGTH write starts it)."""
-        if not 0 < nbytes <= self.max_bytes:
-            raise DmaError(f"{self.name} transfer of {nbytes} bytes outside 1..{self.max_bytes}")
-        if not self.ready:
-            raise DmaError(f"{self.name} channel not ready for a transfer: {self.describe()}")
-        self._wr(DMASR, SR_IRQS)  # clear IOC/Dly/Err interrupt flags (write 1 to clear)
-        self._wr(ADDR, address & 0xFFFFFFFF)
-        if self.addr64:
-            self._wr(ADDR_MSB, address >> 32)
-        elif address >> 32:
-            raise DmaError(f"{self.name}: buffer at 0x{address:x} is above the DMA's 32-bit address space")
-        self._first = False
-        self._wr(LENGTH, nbytes)
-
-    def check(self) -> None:
-        """Raise :class:`DmaError` when DMASR has error bits."""
-        sr = self.status
-        if sr & SR_ERRORS:
-            raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
-
-    def poll(self) -> bool:
-        """True when the transfer finished (Idle); raise :class:`DmaError` on error bits or Halted."""
-        sr = self.status
-        if sr & SR_ERRORS:
-            raise DmaError(f"{self.name} stopped with an error: {self.describe()}")
-        if sr & SR_HALTED:
-            raise DmaError(f"{self.name} channel halted during the transfer: {self.describe()}")
-        return bool(sr & SR_IDLE)
-
-    def wait(self, timeout: float, watch: tuple["DmaChannel", ...] = ()) -> None:
-        """Poll DMASR until Idle; raise on error bits (also of ``watch``) or after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for other in watch:
-                other.check()
-            if self.poll():
-                return
-            if time.monotonic() > deadline:
-                raise KernelTimeout(f"{self.name} transfer not finished after {timeout:g} s")
-
-    @property
-    def transferred(self) -> int:
-        """Bytes moved by the last transfer (S2MM: actually received, up to TLAST)."""
-        return self._rd(LENGTH)
-
-
-class AxiDma:
-    """The channels of one AXI DMA instance, at register level.
-
-    The main DMA (``axi_dma``) has both channels; the side DMA (``axi_dma_side``,
-    ``has_s2mm=False``) only MM2S: it feeds the kernel's ``side`` stream.
-    """
-
-    def __init__(self, mmio: Any, length_bits: int, addr_bits: int = 32, has_s2mm: bool = True,
-                 prefix: str = "") -> None:
-        self.mmio = mmio
-        self.length_bits = length_bits
-        self.max_bytes = (1 << length_bits) - 1
-        self.has_s2mm = has_s2mm
-        self.mm2s = DmaChannel(mmio, MM2S_BASE, f"{prefix}MM2S", self.max_bytes, addr_bits > 32)
-        self.s2mm = DmaChannel(mmio, S2MM_BASE, f"{prefix}S2MM", self.max_bytes, addr_bits > 32)
-
-    def describe(self) -> str:
-        """States of the channels."""
-        try:
-            if not self.has_s2mm:
-                return self.mm2s.describe()
-            return f"{self.mm2s.describe()}; {self.s2mm.describe()}"
-        except Exception as exc:  # noqa: BLE001  (diagnostics must not mask the real error)
-            return f"DMA registers unreadable ({exc})"
-
-    def reset(self, timeout: float) -> None:
-        """Soft reset (DMACR.Reset resets the whole core), then start its channels."""
-        self.mmio.write(MM2S_BASE + DMACR, CR_RESET)
-        deadline = time.monotonic() + timeout
-        regs = (MM2S_BASE, S2MM_BASE) if self.has_s2mm else (MM2S_BASE,)
-        while any(int(self.mmio.read(base + DMACR)) & CR_RESET for base in regs):
-            if time.monotonic() > deadline:
-                raise DmaError(f"AXI DMA reset did not complete within {timeout:g} s: {self.describe()}")
-        self.mm2s.start(timeout)
-        if self.has_s2mm:
-            self.s2mm.start(timeout)
-
-
-# ------------------------------------------------------------------ HLS IP driver
-class RegisterLayout:
-    """Offsets of the kernel's registers, read from the ``.hwh`` register map.
-
-    Raises
-    ------
-    OverlayError
-        When an argument of :data:`pynq_depth.protocol.REGISTERS` is missing, the
-        arguments are not in that order, or ``ap_return`` is absent.
-    """
-
-    def __init__(self, registers: dict[str, dict[str, Any]] | None, where: str = "HLS IP") -> None:
-        if not registers:
-            raise OverlayError(f"{where}: the .hwh has no register map for the HLS IP")
-        offsets = {name: int(reg["address_offset"]) for name, reg in registers.items()}
-        missing = [name for name in protocol.REGISTERS if name not in offsets]
-        if missing or "ap_return" not in offsets:
-            raise OverlayError(f"{where}: register map lacks {', '.join(missing + (['ap_return'] if 'ap_return' not in offsets else []))}"
-                               f" (has {', '.join(sorted(offsets, key=offsets.get))}); the overlay was built "
-                               f"from another kernel interface than pynq_depth.protocol.REGISTERS")
-        order = sorted(protocol.REGISTERS, key=lambda n: offsets[n])
-        if tuple(order) != protocol.REGISTERS:
-            raise OverlayError(f"{where}: argument registers are in the order {', '.join(order)}, the protocol "
-                               f"expects {', '.join(protocol.REGISTERS)}")
-        self.ctrl = offsets.get("CTRL", 0)
-        self.ap_return = offsets["ap_return"]
-        self.args = {name: offsets[name] for name in protocol.REGISTERS}
-
-
-class ConvAccelIP(pynq.DefaultIP):
-    """Driver of the ``conv_accel`` HLS IP (bound by VLNV; see :func:`accel_driver_class`)."""
-
-    def __init__(self, description: dict[str, Any]) -> None:
-        super().__init__(description)
-        self.layout = RegisterLayout(description.get("registers"), description.get("fullpath", "HLS IP"))
-        #: Last value written to each argument register (None: unknown, write everything).
-        self.shadow: dict[str, int] | None = None
-        #: Argument-register writes made so far (the performance model counts the same).
-        self.register_writes = 0
-
-    @property
-    def ctrl(self) -> int:
-        """The CTRL register (reading clears ap_done)."""
-        return int(self.mmio.read(self.layout.ctrl))
-
-    def write_args(self, regs: dict[str, int]) -> None:
-        """Write the argument registers whose value differs from the last one written (32-bit two's complement).
-
-        AXI-Lite argument registers of an ``ap_ctrl_hs`` HLS block hold their value across
-        calls, so a register that keeps its value needs no MMIO write (an ~3 us Python call on
-        the Cortex-A9): :func:`pynq_depth.protocol.changed_registers` is the rule, shared with
-        the performance model.  :meth:`forget_registers` (after a reset or a download) makes
-        the next call write all of them.
-        """
-        shadow = self.shadow
-        changed = protocol.changed_registers(shadow, regs)
-        offsets = self.layout.args
-        for name in changed:
-            self.mmio.write(offsets[name], int(regs[name]) & 0xFFFFFFFF)
-        self.register_writes += len(changed)
-        if shadow is None:
-            self.shadow = {name: int(regs[name]) for name in offsets}
-        else:
-            for name in changed:
-                shadow[name] = int(regs[name])
-
-    def forget_registers(self) -> None:
-        """Write every argument register on the next call (their content is no longer known)."""
-        self.shadow = None
-
-    def start(self) -> None:
-        """Set ap_start."""
-        self.mmio.write(self.layout.ctrl, AP_START)
-
-    def wait_done(self, timeout: float, watch: tuple[DmaChannel, ...] = ()) -> None:
-        """Poll CTRL until ap_done (or ap_idle) within ``timeout`` seconds; DMA errors of ``watch`` abort."""
-        deadline = time.monotonic() + timeout
-        while not self.ctrl & (AP_DONE | AP_IDLE):
-            for channel in watch:
-                channel.check()
-            if time.monotonic() > deadline:
-                raise KernelTimeout(f"kernel did not assert ap_done within {timeout:g} s "
-                                    f"(CTRL=0x{self.ctrl:02x})")
-
-    @property
-    def idle(self) -> bool:
-        """ap_idle."""
-        return bool(self.ctrl & AP_IDLE)
-
-    @property
-    def result(self) -> int:
-        """ap_return (0 or the kernel's CONV_ERR_* bits)."""
-        return int(self.mmio.read(self.layout.ap_return))
-
-
-_DRIVERS: dict[str, type] = {}
-
-
-def accel_driver_class(vlnv: str) -> type:
-    """The :class:`ConvAccelIP` subclass bound (``bindto``) to ``vlnv``."""
-    if vlnv not in _DRIVERS:
-        _DRIVERS[vlnv] = type("ConvAccel", (ConvAccelIP,), {"bindto": [vlnv], "__module__": __name__})
-    return _DRIVERS[vlnv]
-
-
-accel_driver_class(default_config().vlnv)
-
-
-# ------------------------------------------------------------------ overlay
-class DepthOverlay(pynq.Overlay):
-    """The pynq-depth overlay; refuses bitstreams built for another configuration.
-
-    Parameters
-    ----------
-    bitfile : str or Path
-        ``pynq_depth_<hw_id>.bit``; its ``.hwh`` must lie beside it.
-    config : HwConfig, optional
-        The configuration the driver runs (packaged default).
-    download : bool
-        Program the FPGA (pynq's own ``download``).
-    device : pynq.Device, optional
-        Device (the active one when omitted).
-    """
-
-    def __init__(self, bitfile: str | Path, config: HwConfig | None = None, download: bool = True,
-                 device: Any = None) -> None:
-        config = config or default_config()
-        path = Path(bitfile).resolve()
-        check_overlay_files(path, config)
-        accel_driver_class(config.vlnv)
-        try:
-            super().__init__(str(path), download=download, device=device)
-        except OverlayError:
-            raise
-        except Exception as exc:
-            raise OverlayError(f"{path}: pynq cannot load this overlay ({type(exc).__name__}: {exc})") from exc
-        self.hw_config = config
-        self.accel_name, self.dma_name, self.side_dma_name = self._check_hwh(config)
-
-    def _check_hwh(self, config: HwConfig) -> tuple[str, str, str]:
-        ips = {name: desc for name, desc in self.ip_dict.items() if isinstance(desc, dict)}
-        accel = [n for n, d in ips.items() if d.get("type") == config.vlnv]
-        if not accel:
-            vendor_lib_name = config.vlnv.rpartition(":")[0]
-            other = [f"{n} ({d.get('type')})" for n, d in ips.items() if str(d.get("type", "")).startswith(vendor_lib_name)]
-            hint = f"; found {', '.join(other)}: built for another configuration" if other else ""
-            raise OverlayError(f"{self.bitfile_name}: no HLS IP {config.vlnv} in the .hwh{hint}")
-        dmas = [n for n, d in ips.items() if str(d.get("type", "")).startswith("xilinx.com:ip:axi_dma:")]
-        if len(dmas) != 2:
-            raise OverlayError(f"{self.bitfile_name}: expected two AXI DMAs in the .hwh (axi_dma: MM2S + S2MM; "
-                               f"axi_dma_side: MM2S only, feeding the kernel's side stream), found "
-                               f"{dmas or 'none'}: the overlay was built before the side stream; rebuild it")
-        s2mm = {n: int(_param(ips[n].get("parameters", {}), "c_include_s2mm", 1)) for n in dmas}
-        main = [n for n in dmas if s2mm[n]]
-        side = [n for n in dmas if not s2mm[n]]
-        if len(main) != 1 or len(side) != 1:
-            raise OverlayError(f"{self.bitfile_name}: expected one AXI DMA with S2MM and one MM2S-only DMA (the side "
-                               f"stream), found c_include_s2mm {s2mm}")
-        for name in dmas:
-            params = ips[name].get("parameters", {})
-            if int(_param(params, "c_include_sg", 0)) != 0:
-                raise OverlayError(f"{name}: scatter-gather is enabled; the driver needs simple mode (c_include_sg=0)")
-            if int(_param(params, "c_include_mm2s", 1)) != 1:
-                raise OverlayError(f"{name}: has no MM2S channel")
-            width = int(_param(params, "c_m_axis_mm2s_tdata_width", config.stream_bits))
-            if width != config.stream_bits:
-                raise OverlayError(f"{name}: stream width {width} bits, this configuration uses {config.stream_bits}")
-        return accel[0], main[0], side[0]
-
-    @property
-    def accel(self) -> ConvAccelIP:
-        """The bound HLS IP driver (through pynq's attribute lookup)."""
-        obj: Any = self
-        for part in self.accel_name.split("/"):
-            obj = getattr(obj, part)
-        if not isinstance(obj, ConvAccelIP):
-            raise OverlayError(f"{self.accel_name} is bound to {type(obj).__name__}, not the pynq-depth driver")
-        return obj
-
-    def dma(self, side: bool = False) -> AxiDma:
-        """The main AXI DMA (or the side one), at register level, with its length-register width from the .hwh."""
-        desc = self.ip_dict[self.side_dma_name if side else self.dma_name]
-        params = desc.get("parameters", {})
-        bits = int(_param(params, "c_sg_length_width", 14))  # Vivado's default when absent
-        addr_bits = int(_param(params, "c_addr_width", 32))
-        return AxiDma(pynq.MMIO(desc["phys_addr"], desc["addr_range"], device=self.device), bits, addr_bits,
-                      has_s2mm=not side, prefix="side " if side else "")
-
-
-def check_overlay_files(bitfile: Path, config: HwConfig) -> None:
-    """File-level checks before pynq parses anything: name, ``.hwh`` beside, ``.json`` identity."""
-    if not bitfile.is_file():
-        raise OverlayError(f"{bitfile}: bitstream not found")
-    expected = overlay_stem(config)
-    if bitfile.stem != expected:
-        raise OverlayError(f"{bitfile.name} was built for configuration {bitfile.stem.removeprefix('pynq_depth_')}, "
-                           f"this driver runs {config.hw_id} (expected {expected}.bit): rebuild the overlay "
-                           f"(make -C vivado) or pass the matching --hw configuration")
-    hwh = bitfile.with_suffix(".hwh")
-    if not hwh.is_file():
-        raise OverlayError(f"{hwh}: missing; PYNQ needs the .hwh hardware handoff beside the .bit "
-                           f"(copy both from the Vivado build: vivado/build/.../overlays)")
-    meta = bitfile.with_suffix(".json")
-    if meta.is_file():
-        try:
-            built = load_config(meta).hw_id
-        except Exception as exc:  # noqa: BLE001
-            raise OverlayError(f"{meta}: unreadable configuration ({exc})") from None
-        if built != config.hw_id:
-            raise OverlayError(f"{meta}: the overlay was built for {built}, this driver runs {config.hw_id}")
 
 
 # ------------------------------------------------------------------ backend
@@ -449,8 +93,6 @@ class _Resident:
         self.arena: Any = None
         #: Recorded kernel calls of the layers that can be replayed (see ``FpgaBackend.run_conv``).
         self.replay: dict[str, protocol.RecordedLayer] = {}
-        #: Concats left unmade, by output: the same parts give the same object every frame.
-        self.cats: dict[str, protocol.CatInput] = {}
         #: The frame's view of its slot (the same object every frame): quantised, or a
         #: ``protocol.RawFrame`` when the first layer's kernel call quantises it.
         self.input_view: Any = None
@@ -458,7 +100,7 @@ class _Resident:
         self.raw_frame = False
 
 
-class FpgaBackend(ProgramRunner):
+class FpgaBackend(KernelBackend):
     """Runs convolutions on the accelerator through PYNQ (a real board or the simulated one).
 
     What the driver does per frame is what :mod:`pynq_depth.perf` models:
@@ -524,6 +166,7 @@ class FpgaBackend(ProgramRunner):
         self._res = _Resident()
         self._running: Program | None = None
         self._extra: list[Any] = []  # buffers of a layer run outside a prepared program
+        self._recording: list | None = None  # the calls of the resize being recorded for replay
         #: Kernel calls made so far.
         self.calls = 0
         #: Bytes the processor copied into the staging buffer (segments it had to build).
@@ -578,7 +221,7 @@ class FpgaBackend(ProgramRunner):
         self._free_resident()
         res = _Resident()
         res.preps = protocol.prepare_program(program, self.config)
-        res.fused = protocol.fused_concats(program, self.config)
+        res.fused = self.fused_concats(program)
         first = protocol.frame_reader(program)
         res.raw_frame = first is not None and res.preps[first.name].rgb
         heads: list[np.ndarray] = []
@@ -969,36 +612,26 @@ class FpgaBackend(ProgramRunner):
             self._free_extra()
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
-        """Resize on the kernel, concat straight into its activation slot (processor otherwise)."""
+        """Resize on the kernel into its slot (replayed from the second frame on), concat left unmade for
+        a reader that takes two parts or made straight into its activation slot; outside a prepared
+        program everything on the processor."""
         res = self._res
         if self._running is not program or res.program is not program:
-            return super().run_host(cmd, tensors, program)
+            return Backend.run_host(self, cmd, tensors, program)
         if cmd.op == "resize" and cmd.output in res.resize:
             x = tensors[cmd.inputs[0]]
             out = self._replay(cmd.output, (x,))
-            if out is not None:
-                return out
-            call = res.resize[cmd.output]
-            h, w, _ = program.tensors[cmd.output].shape
-            regs = protocol.resize_registers(call, x.dtype.name, self.config)
-            rows = protocol.packed_rows(x, call, self.config.pe_in)
-            h0, hn = res.head_at[cmd.output, 0]
-            s0, sn = res.slot_at[cmd.output, 0]
-            head = (int(res.heads.physical_address) + h0 * _BEAT, hn * _BEAT)
-            calls: list = []
-            staged = self.staged_bytes
-            beats = self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], f"resize {cmd.output}",
-                                       record=calls)
-            out = beats.view(x.dtype).reshape(h, w, -1)[:, :, :x.shape[2]]
-            self._remember(cmd.output, (x,), calls, 1, staged, out)
+            if out is None:
+                calls: list = []
+                staged = self.staged_bytes
+                self._recording = calls
+                try:
+                    out = self.resize_on_kernel(cmd, x, program)
+                finally:
+                    self._recording = None
+                self._remember(cmd.output, (x,), calls, 1, staged, out)
             return out
-        if cmd.op == "concat" and cmd.output in res.fused:  # its reader sends both parts
-            parts = tuple(tensors[name] for name in cmd.inputs)
-            cat = res.cats.get(cmd.output)
-            if cat is None or any(a is not b for a, b in zip(cat.parts, parts)):
-                cat = res.cats[cmd.output] = protocol.CatInput(*parts)
-            return cat
-        if cmd.op == "concat" and (cmd.output, 0) in res.slot_at:
+        if cmd.op == "concat" and cmd.output not in res.fused and (cmd.output, 0) in res.slot_at:
             parts = [tensors[name] for name in cmd.inputs]
             dtype = np.result_type(*parts)
             shape = tuple(program.tensors[cmd.output].shape)
@@ -1010,3 +643,16 @@ class FpgaBackend(ProgramRunner):
             slot.flush()
             return out
         return super().run_host(cmd, tensors, program)
+
+    def resize_call(self, cmd: HostCmd, x: np.ndarray, program: Program) -> protocol.Call | None:
+        """The resize planned by :meth:`prepare` (None: the processor resizes it)."""
+        return self._res.resize.get(cmd.output)
+
+    def send_resize(self, cmd: HostCmd, call: protocol.Call, regs: dict[str, int], rows: np.ndarray,
+                    where: str) -> np.ndarray:
+        """One resize call: the coefficient head from the resident buffer, the output into its slot."""
+        res = self._res
+        h0, hn = res.head_at[cmd.output, 0]
+        s0, sn = res.slot_at[cmd.output, 0]
+        head = (int(res.heads.physical_address) + h0 * _BEAT, hn * _BEAT)
+        return self.transfer_call(regs, [head, rows], res.arena[s0:s0 + sn], where, record=self._recording)

@@ -1,10 +1,22 @@
-"""Program execution: the shared layer-by-layer runner and the NumPy emulator backend.
+"""The backend interface: how a program runs layer by layer, whatever executes the convolutions.
 
-:class:`ProgramRunner` walks a :class:`~pynq_depth.program.Program`, runs the
-processor-side commands (input quantisation, resize, concat) itself and hands
-every convolution to :meth:`ProgramRunner.run_conv`.  The emulator implements
-that with :mod:`pynq_depth.arith`; the C-simulation and board backends override
-only ``run_conv``, so all backends share one definition of everything else.
+:class:`Backend` walks a :class:`~pynq_depth.program.Program` in order.  For
+each command it calls one of three hooks, and each member of the registry
+(:mod:`pynq_depth.backends`) overrides what its engine does differently:
+
+=============== ========================================= =========================================
+hook            default (here)                            overridden by
+=============== ========================================= =========================================
+``run_conv``    none: every backend must implement it     emulator (NumPy), csim (HLS C++), fpga
+``input_tensor`` the frame quantised by the input table   csim, fpga: the raw frame when the first
+                                                          layer's kernel call quantises it
+``run_host``    resize / concat on the processor          csim, fpga: resize on the kernel, concat
+                                                          sent in two parts (:mod:`.kernel`)
+``run``         the loop below                            fpga: on resident DMA buffers
+=============== ========================================= =========================================
+
+Everything else (the command order, the tensors kept, the trace, the per-layer
+times) is defined once, here.
 """
 
 from __future__ import annotations
@@ -14,12 +26,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .arith import apply_input_table, conv_acc_float, fast_weights, requant_scales, requantize_float, resize_bilinear
-from .config import HwConfig, default_config
-from .program import ConvCmd, HostCmd, Program
-from .protocol import materialize
+from ..arith import apply_input_table, resize_bilinear
+from ..config import HwConfig, default_config
+from ..program import ConvCmd, HostCmd, Program
+from ..protocol import materialize
 
-NUMPY_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16}
+
+class BackendError(RuntimeError):
+    """A backend cannot be used here (missing dependency, board, overlay, compiler or file)."""
 
 
 def quantize_input(program: Program, rgb: np.ndarray) -> np.ndarray:
@@ -45,8 +59,8 @@ def check_frame(program: Program, rgb: np.ndarray) -> None:
                          f"{program.input_hw[1]}x{program.input_hw[0]}")
 
 
-class ProgramRunner:
-    """Executes programs; subclasses provide the convolution engine.
+class Backend:
+    """Executes programs; each backend provides the convolution engine (see the module notes).
 
     Parameters
     ----------
@@ -62,16 +76,17 @@ class ProgramRunner:
         self.layer_times: dict[str, float] = {}
 
     def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
-        """The network input of one frame (:func:`quantize_input`; the board driver writes it into
-        its resident DMA buffer)."""
+        """The network input of one frame: :func:`quantize_input` here; csim and fpga send the raw
+        frame instead when the first layer's kernel call quantises it."""
         return quantize_input(program, rgb)
 
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
-        """Execute one accelerator command (overridden by each backend)."""
+        """Execute one accelerator command (every backend implements it)."""
         raise NotImplementedError
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
-        """Execute a resize/concat command (on the processor unless a backend overrides it)."""
+        """Execute a resize/concat command on the processor (csim and fpga run resize on the kernel and
+        leave concats unmade for their readers: :class:`~pynq_depth.backends.kernel.KernelBackend`)."""
         return run_host_command(cmd, tensors, program, self.config)
 
     def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
@@ -122,34 +137,6 @@ def run_host_command(cmd: HostCmd, tensors: dict[str, np.ndarray], program: Prog
     raise ValueError(f"unknown host op {cmd.op!r}")
 
 
-class Emulator(ProgramRunner):
-    """The bit-exact NumPy emulator: the executable specification of the hardware."""
 
-    name = "emulator"
-
-    def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
-        """Convolution + requantisation exactly as :mod:`pynq_depth.arith` defines them.
-
-        Uses arith's fast exact path (float32 BLAS / float64 requantisation, proven
-        to give the same integers as :func:`~pynq_depth.arith.conv_acc` and
-        :func:`~pynq_depth.arith.requantize`) with each layer's constants converted
-        once and cached.
-        """
-        weights, bias, scale, scale_neg, skip_scale = self._constants(cmd)
-        acc = conv_acc_float(x, weights, cmd.kind, cmd.stride, cmd.pad)
-        out = requantize_float(acc, bias, scale, scale_neg, cmd.lo, cmd.hi, skip=skip, skip_scale=skip_scale)
-        return out.astype(NUMPY_DTYPES[out_dtype])
-
-    def _constants(self, cmd: ConvCmd) -> tuple:
-        """A layer's constants in the fast path's form, cached while the command's arrays stay the same."""
-        cache = self.__dict__.setdefault("_constant_cache", {})
-        sources = (cmd.weights, cmd.bias, cmd.mult, cmd.mult_neg, cmd.shift, cmd.skip_mult, cmd.skip_shift)
-        hit = cache.get(id(cmd))
-        if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
-            return hit[1]
-        scale = requant_scales(cmd.mult, cmd.shift)
-        scale_neg = None if np.array_equal(cmd.mult, cmd.mult_neg) else requant_scales(cmd.mult_neg, cmd.shift)
-        skip_scale = float(requant_scales(np.array([cmd.skip_mult]), np.array([cmd.skip_shift]))[0])
-        constants = (fast_weights(cmd.weights, cmd.kind), cmd.bias.astype(np.float64), scale, scale_neg, skip_scale)
-        cache[id(cmd)] = (sources, constants)
-        return constants
+    def close(self) -> None:
+        """Release what the backend holds (buffers, libraries); the default holds nothing."""
