@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pynq_depth import perf, protocol
+from pynq_depth import cli
 from pynq_depth.cli import main
 from pynq_depth.config import default_config
 from pynq_depth.netspec import Node
@@ -88,10 +89,10 @@ def test_pw1x1_time_on_pynq_z2():
     expected = 12 / f + (34 + 35 + 160) / f + (128 + 16 + 136) / f
     assert cost.seconds == pytest.approx(max(expected, cost.dma_seconds))
     # driver: 24 registers x 3 us + 3 DMA transfers x (30 start + 10 wait) + 10 start/done
-    assert board.call_overhead_us(transfers=3) == pytest.approx(24 * 3 + 3 * 40 + 10)
-    assert board.call_overhead_us() == pytest.approx(24 * 3 + 60 + 20 + 10)
+    assert perf.call_overhead_us(board, transfers=3) == pytest.approx(24 * 3 + 3 * 40 + 10)
+    assert perf.call_overhead_us(board) == pytest.approx(24 * 3 + 60 + 20 + 10)
     # the model charges only the registers that change between calls (the driver writes no others)
-    assert board.call_overhead_us(registers=0, transfers=3) == pytest.approx(3 * 40 + 10)
+    assert perf.call_overhead_us(board, registers=0, transfers=3) == pytest.approx(3 * 40 + 10)
 
 
 def test_layer_totals_and_bottleneck_arithmetic():
@@ -100,7 +101,7 @@ def test_layer_totals_and_bottleneck_arithmetic():
     for layer in report.layers:
         assert layer.total_s == pytest.approx(layer.accel_s + layer.cpu_s + layer.overhead_s)
         side = layer.transfers - layer.calls * perf.DMA_TRANSFERS_PER_CALL
-        assert layer.overhead_s * 1e6 == pytest.approx(layer.calls * board.call_overhead_us(0, 3)
+        assert layer.overhead_s * 1e6 == pytest.approx(layer.calls * perf.call_overhead_us(board, 0, 3)
                                                        + layer.register_writes * 3.0 + side * 40.0)
         assert layer.register_writes <= layer.calls * len(protocol.REGISTERS)
         if layer.calls:
@@ -189,7 +190,7 @@ def test_unknown_board_lists_boards(capsys):
     assert "de10-nano" in err
     for name in ("pynq-z2", "ultra96-v2", "kv260", "zcu104"):
         assert name in err
-    with pytest.raises(perf.BoardError):
+    with pytest.raises(perf.UnknownBoardError):
         perf.get_board("nope")
     assert perf.get_board("Ultra96V2").name == "ultra96-v2"
 
@@ -214,7 +215,7 @@ def test_shipped_design_meets_the_goals_in_the_model():
 
 def test_cli_bench_board_with_measured_times(monkeypatch, capsys):
     """--backend fpga on a board: measured per-layer times beside the modelled ones (driver stubbed here)."""
-    monkeypatch.setattr(perf, "_measured_layer_times", lambda args: {"decoder.conv3": 0.0123, "up4.resized": 0.002})
+    monkeypatch.setattr(cli, "_measured_layer_times", lambda args: {"decoder.conv3": 0.0123, "up4.resized": 0.002})
     assert main(["bench", "--board", Z2, "--backend", "fpga", "--size", "64x96", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     layers = {layer["name"]: layer for layer in data["layers"]}
@@ -228,14 +229,12 @@ def test_cli_bench_board_with_measured_times(monkeypatch, capsys):
 def test_model_leaves_the_same_concats_unmade_as_the_driver():
     """G: the model's fused concats (and first-part widths) are those protocol.fused_concats picks for the
     shipped program, and a fused concat costs the processor nothing."""
-    from pynq_depth import perf, protocol
+    from pynq_depth import perf, protocol, runtime
     from pynq_depth.config import default_config
-    from pathlib import Path
-
     from pynq_depth.program import load_program
 
     cfg = default_config()
-    program = load_program(Path(perf.__file__).with_name("data") / "z2-mnv2-int8.npz")
+    program = load_program(runtime.DEFAULT_WEIGHTS)
     model_fused = perf.fused_concat_layers(perf.network_layers(), cfg)
     assert set(model_fused) == protocol.fused_concats(program, cfg) and len(model_fused) == 5
     for name, first in model_fused.items():
@@ -243,3 +242,13 @@ def test_model_leaves_the_same_concats_unmade_as_the_driver():
         assert program.tensors[cmd.inputs[0]].shape[2] == first
     concat = next(l for l in perf.network_layers() if l.node.output in model_fused)
     assert perf.measure_host_seconds(concat, cfg, 1, model_fused[concat.node.output]) == 0.0
+
+
+def test_cli_bench_board_what_if(capsys):
+    """``pynq-depth bench --board B --what-if``: the shipped design first, then each proposed change."""
+    assert main(["bench", "--board", Z2, "--size", "64x96", "--what-if", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["variant"] == "shipped" and len(rows) > 2
+    assert all(r["modelled_fps"] > 0 and r["resources"]["dsp"] > 0 for r in rows)
+    assert main(["bench", "--what-if"]) == 2  # a what-if needs a board
+    assert "--board" in capsys.readouterr().err

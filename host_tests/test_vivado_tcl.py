@@ -137,17 +137,27 @@ def test_other_boards_get_their_part_and_their_own_hw_id(board):
         assert eff.hw_id != config.hw_id    # but no bitstream is mistaken for another board's
 
 
-def test_board_names_agree_with_the_performance_model():
+def test_one_board_table_for_vivado_and_the_performance_model():
+    """The Vivado build and the performance model read the same table; a configuration names only its
+    board, and a stray target.part that disagrees with the table is refused."""
+    from pynq_depth import perf
+    from pynq_depth.config import load_config
+
     assert resolve_board("ultra96v2") == "ultra96-v2" and resolve_board("KV260") == "kv260"
-    boards_json = REPO / "pynq_depth" / "boards.json"
-    if not boards_json.exists():
-        pytest.skip("pynq_depth/boards.json (performance model) is absent")
-    perf = json.loads(boards_json.read_text())["boards"]
     for name, spec in BOARDS.items():
-        assert perf[name]["part"] == spec.part
-        assert perf[name]["family"] == spec.ps_family
-        assert perf[name]["hp_port_bits"] == spec.hp_data_bits
-        assert all(resolve_board(alias) == name for alias in perf[name].get("aliases", []))
+        assert perf.get_board(name) == spec
+        assert spec.ps_family in ("zynq7", "zynqmp") and spec.addr_bits == (32 if spec.ps_family == "zynq7" else 64)
+    assert "part" not in default_config().raw["target"]
+    assert default_config().part == BOARDS[default_config().board].part == "xc7z020clg400-1"
+    raw = json.loads(json.dumps(default_config().raw))
+    raw["target"]["part"] = "xczu7ev-ffvc1156-2-e"
+    path = REPO / "host_tests" / "_stray_part.json"
+    try:
+        path.write_text(json.dumps(raw))
+        with pytest.raises(ConfigError, match="not the pynq-z2 part"):
+            load_config(path)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def test_unknown_board_and_bad_dma_width_are_refused():

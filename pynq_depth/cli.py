@@ -274,11 +274,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .runtime import create_estimator, time_inference
 
     if args.board:
-        try:
-            from .perf import cmd_bench_board  # lands with the performance-model issue
-        except ImportError:
-            raise CliError("--board needs the performance model, which is not in this build") from None
         return cmd_bench_board(args)
+    if args.what_if:
+        raise CliError("--what-if models a board: add --board NAME")
     rgb = load_image(args.image) if args.image else _example_image()
     results = []
     for backend in args.backend.split(","):
@@ -320,6 +318,59 @@ def _example_image() -> np.ndarray:
     from .runtime import PACKAGE_DIR
 
     return load_image(PACKAGE_DIR / "data" / "example.jpg")
+
+
+def _measured_layer_times(args: argparse.Namespace) -> dict[str, float]:
+    """Median per-layer seconds of the fpga backend (``runtime.time_inference``)."""
+    from .preprocess import load_image
+    from .runtime import create_estimator, time_inference
+
+    estimator = create_estimator("fpga", weights=args.weights, config=args.hw)
+    rgb = load_image(args.image) if args.image else _example_image()
+    _, layers = time_inference(estimator, rgb, args.runs)
+    return {name: statistics.median(v) for name, v in layers.items()}
+
+
+def cmd_bench_board(args: argparse.Namespace) -> int:
+    """``pynq-depth bench --board NAME``: the modelled per-layer table (measured times too with
+    ``--backend fpga``), or with ``--what-if`` the proposed kernel/driver changes, each modelled."""
+    from . import perf
+    from .netspec import get_spec
+
+    board = perf.get_board(args.board)
+    try:
+        spec = get_spec(args.config)
+    except KeyError as exc:
+        raise CliError(str(exc).strip('"')) from None
+    if args.what_if:
+        reports = perf.what_if(board, args.hw, spec.name, args.size)
+        if args.json:
+            print(json.dumps([{"variant": r.variant.name, "modelled_fps": r.fps, "total_ms": r.total_s * 1e3,
+                               "breakdown_ms": r.breakdown_ms(), "resources": r.resources} for r in reports],
+                             indent=1))
+        else:
+            print(f"{board.name}: {reports[0].model} {reports[0].input_hw[0]}x{reports[0].input_hw[1]}")
+            print(perf.format_what_if(reports))
+        return EXIT_OK
+    report = perf.model(board, args.hw, spec.name, args.size)
+    measured = "fpga" in [b.strip() for b in args.backend.split(",")]
+    if measured:
+        times = _measured_layer_times(args)
+        for layer in report.layers:
+            layer.measured_s = times.get(layer.name)
+    if args.plot:
+        perf.plot(report, args.plot)
+    if args.json:
+        out = report.as_dict()
+        if measured:
+            vals = [layer.measured_s for layer in report.layers if layer.measured_s is not None]
+            out["measured_ms"] = sum(vals) * 1e3 if vals else None
+        print(json.dumps(out, indent=1))
+    else:
+        print(perf.format_table(report, measured=measured))
+        if args.plot:
+            print(f"wrote {args.plot}", file=sys.stderr)
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ verify
@@ -476,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", metavar="NAME", help="model configuration for --board (default z2-mnv2)")
     bench.add_argument("--size", type=_size, metavar="HxW", help="input size for --board (default: the model's)")
     bench.add_argument("--plot", metavar="FILE.png", help="with --board: per-layer bar chart and roofline picture")
+    bench.add_argument("--what-if", action="store_true",
+                       help="with --board: model the proposed kernel and driver changes, each against the shipped design")
     bench.add_argument("--runs", type=_positive, default=5, metavar="N", help="timed runs (default 5)")
     bench.add_argument("--image", metavar="IMAGE", help="input image (default: the packaged example)")
     bench.add_argument("--weights", metavar="FILE", help="int8 weights file")
@@ -544,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pynq-depth`` console script."""
     from .backends.fpga import BoardError
+    from .boards import UnknownBoardError
     from .preprocess import ImageError
     from .program import WeightsError
     from .backends import BackendError
@@ -556,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.hw = load_config(args.hw_config)
         return int(args.func(args))
-    except (CliError, WeightsError, ImageError, BackendError, ConfigError, BoardError) as exc:
+    except (CliError, WeightsError, ImageError, BackendError, ConfigError, BoardError, UnknownBoardError) as exc:
         if os.environ.get("PYNQ_DEPTH_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .boards import UnknownBoardError, get_board
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("hw_config.json")
 
 #: Keys whose content defines the arithmetic (and therefore the weights file).
@@ -67,8 +69,12 @@ class HwConfig:
 
     @property
     def hw_id(self) -> str:
-        """Identity of the whole hardware: ``<name>-h<hash>``; names bitstreams."""
+        """Identity of the whole hardware: ``<name>-h<hash>``; names bitstreams.
+
+        The part is hashed as the board table gives it (the configuration names only its board).
+        """
         hw = {k: v for k, v in self.raw.items() if k not in _NON_HW_KEYS}
+        hw["target"] = {**hw["target"], "part": self.part}
         return f"{self.name}-h{_digest(hw)}"
 
     # ----- arithmetic -------------------------------------------------
@@ -139,9 +145,14 @@ class HwConfig:
         return int(self.raw["buffers"]["max_channels"])
 
     @property
+    def board(self) -> str:
+        """Board the overlay is built for (``target.board``, a name of :mod:`pynq_depth.boards`)."""
+        return str(self.raw["target"]["board"])
+
+    @property
     def part(self) -> str:
-        """FPGA part the overlay is built for."""
-        return str(self.raw["target"]["part"])
+        """FPGA part the overlay is built for: the board's, from the board table."""
+        return get_board(self.board).part
 
     @property
     def clock_mhz(self) -> float:
@@ -187,6 +198,14 @@ def _validate(raw: Any, path: Path) -> None:
             raise ConfigError(f"{path}: parallel.{key} must be a power of two >= 1")
     if raw["stream"].get("data_bits") not in (32, 64, 128):
         raise ConfigError(f"{path}: stream.data_bits must be 32, 64 or 128")
+    target = raw["target"]
+    try:
+        board = get_board(str(target.get("board", "")))
+    except UnknownBoardError as exc:
+        raise ConfigError(f"{path}: target.board: {exc}") from None
+    if "part" in target and target["part"] != board.part:  # the part comes from the board table
+        raise ConfigError(f"{path}: target.part {target['part']!r} is not the {board.name} part {board.part!r}; "
+                          f"leave target.part out (the board table gives it)")
 
 
 def load_config(path: str | Path | None = None) -> HwConfig:

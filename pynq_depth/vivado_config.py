@@ -6,8 +6,8 @@ IP catalogue versions and the bitstream's name all come from the Tcl file
 written here, which is derived from ``hw_config.json``.
 
 Selecting a board other than the configuration's own (``make BOARD=zcu104``)
-derives an *effective* configuration: the same JSON with ``target.board`` and
-``target.part`` replaced.  Its ``hw_id`` therefore differs from the default one,
+derives an *effective* configuration: the same JSON with ``target.board``
+replaced (the part follows from the board table, :mod:`pynq_depth.boards`).  Its ``hw_id`` therefore differs from the default one,
 so a bitstream for the ZCU104 can never be mistaken for a PYNQ-Z2 bitstream.
 The effective JSON is written next to ``config.tcl`` (the HLS IP is generated
 from it too, because the HLS part must match) and published beside the
@@ -26,62 +26,16 @@ import copy
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from .codegen import write_if_changed
+from .boards import Board, UnknownBoardError, all_boards, get_board
 from .config import ConfigError, HwConfig, default_config, load_config
 
 
-@dataclass(frozen=True)
-class Board:
-    """What the Vivado build needs to know about one board.
-
-    Attributes
-    ----------
-    name : str
-        Key used by ``BOARD=`` and ``target.board``.
-    part : str
-        FPGA part.
-    board_part_glob : str
-        Pattern for ``get_board_parts -latest_file_version``; the board files'
-        version differs between Vivado installations, so only the name is fixed.
-    ps_family : str
-        ``zynq7`` (processing_system7) or ``zynqmp`` (zynq_ultra_ps_e).
-    hp_data_bits : int
-        Width of the PS high-performance slave port the DMA masters use (and of
-        the DMA's memory-map side, so no width converter sits on the data path).
-    addr_bits : int
-        Width of the DMA's addresses: 32 on Zynq-7000 (1 GB DDR), 64 on MPSoC
-        where DDR may lie above 4 GB.
-    """
-
-    name: str
-    part: str
-    board_part_glob: str
-    ps_family: str
-    hp_data_bits: int
-    addr_bits: int
-
-
-#: Part numbers and name aliases come from the board table shared with the performance model.
-_BOARD_TABLE: dict = json.loads(Path(__file__).with_name("boards.json").read_text())["boards"]
-
-#: Boards the overlay can be built for.  HP ports are 64 bit on Zynq-7000; on
-#: MPSoC 128 is possible but 64 keeps one DMA configuration for all boards and
-#: already exceeds what the kernel's 64-bit stream consumes.
-BOARDS: dict[str, Board] = {
-    b.name: b
-    for b in (
-        Board("pynq-z2", _BOARD_TABLE["pynq-z2"]["part"], "*:pynq-z2:part0:*", "zynq7", 64, 32),
-        Board("ultra96-v2", _BOARD_TABLE["ultra96-v2"]["part"], "*:ultra96v2:part0:*", "zynqmp", 64, 64),
-        Board("zcu104", _BOARD_TABLE["zcu104"]["part"], "*:zcu104:part0:*", "zynqmp", 64, 64),
-        Board("kv260", _BOARD_TABLE["kv260"]["part"], "*:kv260_som:part0:*", "zynqmp", 64, 64),
-    )
-}
-
-#: Other spellings accepted for ``BOARD=``.
-ALIASES: dict[str, str] = {alias: name for name, entry in _BOARD_TABLE.items() for alias in entry.get("aliases", ())}
+#: Boards the overlay can be built for: the one board table (part, PS family, HP port and address
+#: widths, board-file pattern), shared with the performance model.
+BOARDS: dict[str, Board] = all_boards()
 
 
 def resolve_board(name: str) -> str:
@@ -92,10 +46,10 @@ def resolve_board(name: str) -> str:
     ConfigError
         For an unknown board.
     """
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in BOARDS:
-        raise ConfigError(f"unknown board {name!r}; known: {', '.join(BOARDS)}")
-    return key
+    try:
+        return get_board(name).name
+    except UnknownBoardError:
+        raise ConfigError(f"unknown board {name!r}; known: {', '.join(BOARDS)}") from None
 
 
 #: Catalogue versions of the Xilinx IPs used, per Vivado release.  Pinned (not
@@ -123,18 +77,14 @@ def effective_config(config: HwConfig, board: str) -> HwConfig:
     Raises
     ------
     ConfigError
-        For an unknown board, or a configuration whose part disagrees with its board.
+        For an unknown board.
     """
     board = resolve_board(board)
-    spec = BOARDS[board]
-    target = config.raw["target"]
-    if target.get("board") == board:
-        if target.get("part") != spec.part:
-            raise ConfigError(f"{config.path}: target.part {target.get('part')!r} is not the {board} part {spec.part!r}")
+    if config.board == board:
         return config
     raw = copy.deepcopy(config.raw)
     raw["target"]["board"] = board
-    raw["target"]["part"] = spec.part
+    raw["target"].pop("part", None)  # the board table gives the part
     return HwConfig(raw=raw, path=config.path)
 
 
