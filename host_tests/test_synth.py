@@ -15,21 +15,23 @@ except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pynq_depth.training import augment as aug
-from pynq_depth.training import synth
 from pynq_depth.training.synth import (
     MAX_DEPTH_M,
     MIN_DEPTH_M,
     Camera,
+    Group,
     Material,
     Opening,
     Primitive,
-    Group,
     Room,
     Scene,
     SyntheticIndoorDataset,
+    furniture,
     render_scene,
     render_scene_description,
     sample_scene,
+    sampling,
+    shading,
 )
 
 HEIGHT, WIDTH = 60, 80
@@ -192,24 +194,24 @@ def test_horizontal_cylinder_normals() -> None:
     centre = np.array([3.0, 4.0, 1.5])
     across = Primitive("hcylinder", centre, np.array([0.5, 0.3, 0.3]), 0.0, 0, 0)
     points = np.array([[3.0, 3.7, 1.5], [3.2, 4.0, 1.8], [3.5, 4.1, 1.5]]).T  # front, top, end cap
-    normals, _, _ = synth._horizontal_cylinder_surface(across, points)
+    normals, _, _ = shading.horizontal_cylinder_surface(across, points)
     np.testing.assert_allclose(normals.T, [[0, -1, 0], [0, 0, 1], [1, 0, 0]], atol=1e-9)
     along = Primitive("hcylinder", centre, np.array([0.5, 0.3, 0.3]), math.pi / 2, 0, 0)
-    normals, _, _ = synth._horizontal_cylinder_surface(along, np.array([[3.0, 3.5, 1.5]]).T)
+    normals, _, _ = shading.horizontal_cylinder_surface(along, np.array([[3.0, 3.5, 1.5]]).T)
     np.testing.assert_allclose(normals[:, 0], [0, -1, 0], atol=1e-9)
 
 
 def test_part_yaw_turns_extent_and_primitive() -> None:
-    spoke = synth._Part("box", (0.2, 0.0, 0.1), (0.25, 0.02, 0.02), 0, yaw=math.pi / 2)
-    _, half = synth._parts_extent([spoke])
+    spoke = furniture.Part("box", (0.2, 0.0, 0.1), (0.25, 0.02, 0.02), 0, yaw=math.pi / 2)
+    _, half = furniture.parts_extent([spoke])
     np.testing.assert_allclose(half, [0.02, 0.25, 0.02], atol=1e-9)
-    builder = synth._SceneBuilder((6.0, 8.0), np.array([0.5, 0.5]))
+    builder = sampling.SceneBuilder((6.0, 8.0), np.array([0.5, 0.5]))
     assert builder.try_place([spoke], np.array([3.0, 4.0, 0.0]), 0.3)
     assert builder.primitives[0].yaw == pytest.approx(0.3 + math.pi / 2)
 
 
 ALL_FURNITURE = sorted(
-    set(synth._WALL_FURNITURE) | set(synth._FREE_FURNITURE) | set(synth._FOREGROUND_FURNITURE),
+    set(furniture.WALL_FURNITURE) | set(furniture.FREE_FURNITURE) | set(furniture.FOREGROUND_FURNITURE),
     key=lambda maker: maker.__name__,
 )
 
@@ -218,7 +220,7 @@ ALL_FURNITURE = sorted(
 def test_furniture_parts_are_well_formed(maker) -> None:
     for seed in range(8):
         rng = np.random.default_rng(seed)
-        palette = synth._MaterialPalette(rng)
+        palette = furniture.MaterialPalette(rng)
         parts = maker(rng, palette)
         assert parts
         for part in parts:
@@ -226,7 +228,7 @@ def test_furniture_parts_are_well_formed(maker) -> None:
             assert min(part.half_extents) > 0
             assert 0 <= part.material < len(palette.materials)
             assert part.centre[2] + part.half_extents[2] > 0, "a part hidden under the floor"
-        centre, half = synth._parts_extent(parts)
+        centre, half = furniture.parts_extent(parts)
         assert centre[2] - half[2] <= 0.06, "the furniture floats above the floor"
 
 
