@@ -135,7 +135,10 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             Path(tmp).unlink(missing_ok=True)
-            raise BuildError(f"compiling the csim library failed:\n{' '.join(cmd)}\n{result.stderr}")
+            errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.splitlines()
+            first = errors[0].strip() if errors else f"exit status {result.returncode}"
+            raise BuildError(f"compiling the csim library from {src} failed ({first}); check the HLS sources "
+                             f"and the compiler (CXX)\n{' '.join(cmd)}\n{result.stderr}")
         os.replace(tmp, lib)  # atomic: a concurrent builder never sees a half-written library
     return lib
 
@@ -176,7 +179,11 @@ class CsimBackend(ProgramRunner):
         """The loaded simulation library (built on first use)."""
         if self._lib is None:
             path = build_library(self.config, self.sanitize, self.extra_flags)
-            lib = ctypes.CDLL(str(path))
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise BuildError(f"cannot load the csim library {path} ({exc}); delete {path.parent} "
+                                 f"so that it is rebuilt") from None
             lib.pd_conv_call.restype = ctypes.c_int
             lib.pd_conv_call.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
                                          ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
