@@ -6,8 +6,9 @@ The checkout is copied to a temporary folder (so the in-tree build leaves no
 the shared environment untouched.  The installed package is then run in child
 processes whose ``PYTHONPATH`` is that target only, from a folder outside the
 checkout, with ``$PYNQ_DEPTH_HLS_DIR`` unset, so the C++ can only come from the
-installed package's ``pynq_depth/hls/``.  Needs pip, setuptools and a C++
-compiler (all installed by ``.ci/run``); nothing is skipped.
+installed package's ``pynq_depth/hls/``.  Needs pip and setuptools >= 70.1
+(``[test]``; ``.ci/run`` installs them) and, for the csim run, a C++ compiler
+(like every csim test, that one is skipped, with the reason, where there is none).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def installed(tmp_path_factory) -> Path:
     result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                              "--no-index", "--disable-pip-version-check", "--target", str(target), str(source)],
                             capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    hint = ("\n(an offline wheel build needs setuptools >= 70.1, or older setuptools with the wheel package: "
+            "pip install 'pynq-depth[test]')" if "bdist_wheel" in result.stderr else "")
+    assert result.returncode == 0, result.stdout + result.stderr + hint
     return target
 
 
@@ -94,6 +97,7 @@ def test_checkout_uses_its_own_hls_folder(monkeypatch):
     assert csim.hls_dir() == Path("/somewhere/hls")
 
 
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
 def test_installed_package_runs_csim_from_another_folder(installed, tmp_path):
     """``pynq-depth run --backend csim`` and ``pynq-depth verify --backend csim`` from the wheel alone."""
     elsewhere = tmp_path / "elsewhere"
