@@ -97,7 +97,10 @@ def test_checkout_uses_its_own_hls_folder(monkeypatch):
     assert csim.hls_dir() == Path("/somewhere/hls")
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
+NEEDS_COMPILER = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
+
+
+@NEEDS_COMPILER
 def test_installed_package_runs_csim_from_another_folder(installed, tmp_path):
     """``pynq-depth run --backend csim`` and ``pynq-depth verify --backend csim`` from the wheel alone."""
     elsewhere = tmp_path / "elsewhere"
@@ -138,3 +141,18 @@ def test_installed_package_runs_csim_from_another_folder(installed, tmp_path):
     assert list(cache.glob("csim/*/libconv_csim.so"))
     assert files_under(installed) == before
     assert sorted(p.name for p in elsewhere.iterdir()) == ["depth.npy", "depth.png"]
+
+
+@NEEDS_COMPILER
+def test_installed_package_runs_the_simulated_board(installed, tmp_path):
+    """The ``sim`` backend (pynq driving the simulated board, whose kernel is the C simulation) from the wheel."""
+    pytest.importorskip("pynq")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    before = files_under(installed)
+    result = subprocess.run([sys.executable, "-m", "pynq_depth.cli", "verify", "--backend", "sim",
+                             "--random-layers", "4", "--seed", "1"], capture_output=True, text=True,
+                            env=child_env(installed, tmp_path / "cache"), cwd=elsewhere, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bit-exact" in result.stdout
+    assert files_under(installed) == before and not list(elsewhere.iterdir())

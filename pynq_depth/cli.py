@@ -1,8 +1,9 @@
 """The ``pynq-depth`` command line.
 
-Errors the user can fix (bad image, bad weights, missing backend, unwritable
-output) are one line naming the file, with a non-zero exit status and no
-traceback.  ``PYNQ_DEPTH_DEBUG=1`` shows tracebacks.
+Errors the user can fix (bad image, bad weights, a backend that cannot be
+built, loaded or reached, unwritable output) are one line naming the file and
+saying what to do, with a non-zero exit status and no traceback; nothing is
+overwritten.  ``PYNQ_DEPTH_DEBUG=1`` shows tracebacks.
 """
 
 from __future__ import annotations
