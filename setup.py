@@ -1,10 +1,57 @@
 """pynq-depth: monocular depth estimation on Zynq PYNQ boards through an int8 HLS convolution accelerator."""
 
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
+#: The HLS kernel's sources live at the repository root (``hls/``); a built wheel carries them as
+#: ``pynq_depth/hls/`` so that the csim and sim backends work from an installed package
+#: (``pynq_depth.backends.csim.hls_dir`` looks there first, then in the checkout).
+HLS_SOURCES = ROOT / "hls"
+#: Never shipped: ``hls/build/`` (generated headers, Vitis projects, test vectors) and compiler outputs.
+HLS_EXCLUDED_DIRS = {"build", "__pycache__"}
+HLS_EXCLUDED_SUFFIXES = {".o", ".so", ".a", ".log", ".pyc"}
+
+
+def hls_source_files() -> list[Path]:
+    """Every file of ``hls/`` shipped in the wheel (kernel, headers, csim stand-ins, test bench, Tcl, README),
+    relative to ``hls/``."""
+    found = []
+    for path in HLS_SOURCES.rglob("*"):
+        rel = path.relative_to(HLS_SOURCES)
+        if (path.is_file() and not HLS_EXCLUDED_DIRS.intersection(rel.parts[:-1])
+                and not any(part.startswith(".") for part in rel.parts) and path.suffix not in HLS_EXCLUDED_SUFFIXES):
+            found.append(rel)
+    return sorted(found)
+
+
+class BuildPyWithHls(build_py):
+    """``build_py`` that also copies ``hls/`` into the built package as ``pynq_depth/hls/``.
+
+    An editable install keeps using the checkout's ``hls/`` (nothing is copied).
+    """
+
+    def _hls_targets(self) -> list[tuple[Path, Path]]:
+        target = Path(self.build_lib) / "pynq_depth" / "hls"
+        return [(HLS_SOURCES / rel, target / rel) for rel in hls_source_files()]
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for source, target in self._hls_targets():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        outputs = super().get_outputs(include_bytecode)
+        if getattr(self, "editable_mode", False):
+            return outputs
+        return outputs + [str(target) for _, target in self._hls_targets()]
+
 
 setup(
     name="pynq-depth",
@@ -27,9 +74,11 @@ setup(
         # Host tooling: float model, quantiser, training. Not installable on a PYNQ-Z2 (armv7l).
         "torch": ["torch>=2.1"],
         "board": ["pynq>=3.0"],
+        # setuptools >= 70.1 builds wheels by itself: test_install.py installs the checkout offline.
         "test": ["pytest>=7", "hypothesis>=6.80", "scikit-image>=0.21", "nbclient>=0.7", "nbformat>=5.7",
-                 "ipykernel>=6.0"],
+                 "ipykernel>=6.0", "setuptools>=70.1"],
     },
+    cmdclass={"build_py": BuildPyWithHls},
     entry_points={
         "console_scripts": ["pynq-depth=pynq_depth.cli:main"],
         # `pynq get-notebooks pynq-depth` copies the folder of this module (pynq_depth/notebooks/).

@@ -7,16 +7,10 @@ drawn from a fixed seed.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-try:
-    import pynq_depth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pynq_depth.program import ConvCmd, HostCmd, Program, TensorInfo  # noqa: E402
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -163,6 +165,7 @@ def test_run_batch_with_corrupt_and_truncated_images(capsys, tmp_path, tiny, exa
     assert sorted(p.name for p in out.iterdir()) == ["good1_depth.png", "good2_depth.png"]
     assert_clean_errors(err, "corrupt.jpg", "truncated.jpg", "empty.png")
     assert len(error_lines(err)) == 3
+    assert [line for line in error_lines(err) if "empty.png" in line] == [f"error: {src / 'empty.png'}: empty file"]
     assert "done: 2 of 5" in err and "3 failed" in err
     assert no_temp_files(tmp_path)
 
@@ -313,7 +316,8 @@ def _other_config_weights(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "truncated", "empty", "directory", "mismatched", "zip"])
+@pytest.mark.parametrize("case", ["missing", "corrupt", "truncated", "empty", "directory", "mismatched", "zip",
+                                  "checksum"])
 def test_run_weights_errors(capsys, tmp_path, example_jpg, tiny_program_bytes, case):
     path = tmp_path / "w.npz"
     if case == "corrupt":
@@ -338,15 +342,26 @@ def test_run_weights_errors(capsys, tmp_path, example_jpg, tiny_program_bytes, c
 
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("hello.txt", "hi")
+    elif case == "checksum":  # a valid archive and header, one weight changed
+        with np.load(io.BytesIO(tiny_program_bytes), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        key = next(k for k, v in arrays.items() if not k.startswith("__") and v.dtype == np.int8 and v.size > 8)
+        arrays[key] = arrays[key].copy()
+        arrays[key].flat[3] ^= 1
+        np.savez(path, **arrays)
     out = tmp_path / "out.png"
+    out.write_bytes(b"previous")
     rc, _, err = run_cli(capsys, "run", example_jpg, "-o", out, "--weights", path, "--backend", "emulator")
     assert rc == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and str(path) in lines[0], err
     assert "Traceback" not in err
+    assert "quantize" in lines[0]  # what to do: another --weights file or a new quantisation
     if case == "mismatched":
-        assert "configuration" in lines[0] and "quantize" in lines[0]
-    assert not out.exists()
+        assert "configuration" in lines[0]
+    if case == "checksum":
+        assert f"array {key} checksum mismatch" in lines[0]
+    assert out.read_bytes() == b"previous"
 
 
 def test_run_weights_error_debug_shows_traceback(tmp_path, example_jpg, monkeypatch):
@@ -446,6 +461,174 @@ def test_run_overwrites_existing_output_atomically(capsys, tmp_path, tiny):
     with Image.open(out) as image:
         assert image.size == (32, 32)
     assert no_temp_files(tmp_path)
+
+
+def test_run_prints_times_only_for_images_written(capsys, tmp_path, tiny):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b"):
+        save_image(src / f"{name}.png", gradient_rgb(32, 48))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_depth.png").mkdir()  # both output names are taken by folders: nothing can be written
+    (out / "b_depth.png").mkdir()
+    rc, _, err = run_cli(capsys, "run", src, "-O", out, "--weights", tiny, "--backend", "emulator", "-v")
+    assert rc == 1
+    assert "done: 0 of 2 images written; 2 failed" in err
+    assert " s per image" not in err and " s)" not in err and " -> " not in err
+    (out / "b_depth.png").rmdir()
+    rc, _, err = run_cli(capsys, "run", src, "-O", out, "--weights", tiny, "--backend", "emulator", "-v")
+    assert rc == 1
+    assert re.search(r"done: 1 of 2 images written, \d+\.\d\d s per image; 1 failed", err), err
+    assert [line for line in err.splitlines() if " s)" in line] == \
+        [line for line in err.splitlines() if line.startswith(f"{src / 'b.png'} -> ")]
+    rc, _, err = run_cli(capsys, "run", src / "a.png", "-o", out / "a_depth.png", "--weights", tiny,
+                         "--backend", "emulator")
+    assert rc == 1 and " s)" not in err and " s per image" not in err
+
+
+def test_run_colorbar_scale_is_the_printed_full_range(capsys, tmp_path, example_jpg, packaged_weights):
+    """The printed range, the colour bar's ends and the colours' ends are the same numbers (nothing clipped)."""
+    from matplotlib import colormaps
+
+    from pynq_depth.depth import COLORMAP, colorize, make_figure
+
+    bar_png, plain_png = tmp_path / "bar.png", tmp_path / "plain.png"
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", bar_png, "--colorbar", "--npy", "--backend", "emulator")
+    assert rc == 0, err
+    printed = re.search(r"depth (\d+\.\d\d)-(\d+\.\d\d) m", err)
+    assert printed, err
+    depth = np.load(bar_png.with_suffix(".npy"))
+    lo, hi = float(depth.min()), float(depth.max())
+    assert hi - lo > 0.5  # a real scene: a clipped scale would show here
+    assert printed.group(1, 2) == (f"{lo:.2f}", f"{hi:.2f}")
+    # the colour bar drawn for this map (the figure depth_png renders): its axis spans exactly lo..hi
+    figure = make_figure([("depth", colorize(depth))], depth_for_colorbar=depth)
+    figure.canvas.draw()
+    bar_axes = figure.axes[-1]
+    np.testing.assert_allclose(sorted(bar_axes.get_ylim()), [lo, hi], rtol=1e-6)
+    labels = [float(t.get_text().replace("\u2212", "-")) for t in bar_axes.get_yticklabels() if t.get_text()]
+    np.testing.assert_allclose(labels, bar_axes.get_yticks())  # the labels say where they are
+    assert sum(lo <= t <= hi for t in labels) >= 3
+    assert f"{lo:.2f}-{hi:.2f}" in bar_axes.get_ylabel()
+    with Image.open(bar_png) as image:
+        assert image.width > 320 and image.height > 240  # the map plus its scale (a matplotlib figure)
+    # the picture's colours reach both ends of the colormap: nearest = its first colour, farthest = its last
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", plain_png, "--backend", "emulator")
+    assert rc == 0, err
+    png = np.asarray(Image.open(plain_png))
+    ends = (colormaps[COLORMAP]([0.0, 1.0])[:, :3] * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(png[np.unravel_index(depth.argmin(), depth.shape)], ends[0])
+    np.testing.assert_array_equal(png[np.unravel_index(depth.argmax(), depth.shape)], ends[1])
+
+
+def test_depth_range_is_the_full_range():
+    from pynq_depth.depth import depth_range
+
+    depth = np.linspace(1.0, 2.0, 1000, dtype=np.float32).reshape(20, 50)
+    depth[5, 7] = 9.0  # one far outlier stays on the scale
+    assert depth_range(depth) == (1.0, 9.0)
+    flat = np.full((4, 4), 2.0, np.float32)
+    lo, hi = depth_range(flat)
+    assert lo < 2.0 < hi  # a flat map still gets a scale around its value
+
+
+# ----------------------------------------------------------------- run: backend errors
+def previous_output(tmp_path: Path) -> Path:
+    out = tmp_path / "out.png"
+    out.write_bytes(b"previous")
+    return out
+
+
+def assert_one_backend_error(rc: int, err: str, *hints: str) -> str:
+    """Exit 1, exactly one 'error:' line carrying every hint, no traceback; returns the line."""
+    assert rc == 1, err
+    assert "Traceback" not in err
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    for hint in hints:
+        assert hint in lines[0], (hint, lines[0])
+    return lines[0]
+
+
+NEEDS_COMPILER = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")
+
+
+@pytest.mark.parametrize("case", ["no-sources", "no-compiler", pytest.param("compile-error", marks=NEEDS_COMPILER),
+                                  "cache-unwritable", "bad-library"])
+def test_run_csim_build_errors(capsys, tmp_path, example_jpg, tiny, monkeypatch, case):
+    from pynq_depth.backends import csim
+
+    monkeypatch.setenv("PYNQ_DEPTH_CACHE", str(tmp_path / "cache"))
+    hints: tuple[str, ...]
+    if case == "no-sources":
+        monkeypatch.setenv("PYNQ_DEPTH_HLS_DIR", str(tmp_path / "nowhere"))
+        hints = ("conv_accel.cpp missing", "reinstall pynq-depth", "PYNQ_DEPTH_HLS_DIR")
+    elif case == "no-compiler":
+        monkeypatch.setenv("CXX", str(tmp_path / "no-such-g++"))
+        hints = ("not found", "set CXX")
+    elif case == "compile-error":
+        broken = tmp_path / "hls"
+        shutil.copytree(csim.hls_dir(), broken, ignore=shutil.ignore_patterns("build"))
+        (broken / "conv_accel.cpp").write_text("#error deliberately broken\n" + (broken / "conv_accel.cpp").read_text())
+        monkeypatch.setenv("PYNQ_DEPTH_HLS_DIR", str(broken))
+        hints = ("compiling the csim library", "deliberately broken", "PYNQ_DEPTH_DEBUG=1")
+    elif case == "cache-unwritable":
+        (tmp_path / "cache").write_text("a file where the cache folder should be")
+        hints = ("csim build cache", "PYNQ_DEPTH_CACHE")
+    else:
+        junk = tmp_path / "libconv_csim.so"
+        junk.write_text("not a shared library")
+        monkeypatch.setattr(csim, "build_library", lambda *args, **kwargs: junk)
+        hints = ("cannot load the csim library", "delete")
+    out = previous_output(tmp_path)
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", out, "--weights", tiny, "--backend", "csim")
+    line = assert_one_backend_error(rc, err, "csim backend", *hints)
+    assert "\n" not in line
+    assert out.read_bytes() == b"previous" and no_temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["verify", "bench"])
+def test_verify_and_bench_csim_without_sources(capsys, tmp_path, monkeypatch, tiny, command):
+    monkeypatch.setenv("PYNQ_DEPTH_HLS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PYNQ_DEPTH_CACHE", str(tmp_path / "cache"))
+    args = (["verify", "--backend", "csim", "--random-layers", "2"] if command == "verify"
+            else ["bench", "--backend", "csim", "--weights", tiny, "--runs", "1"])
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_backend_error(rc, err, "csim backend", "missing", "PYNQ_DEPTH_HLS_DIR")
+
+
+def test_run_csim_protocol_error_is_one_line(capsys, tmp_path, example_jpg, tiny, monkeypatch):
+    from pynq_depth import protocol
+    from pynq_depth.backends.csim import CsimBackend
+
+    def refuse(self, regs, stream, n_out_beats, where="", side=None):
+        raise protocol.ProtocolError(f"{where}: 3 output beats, expected 4\nregisters {regs}")
+
+    monkeypatch.setattr(CsimBackend, "call_kernel", refuse)
+    out = previous_output(tmp_path)
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", out, "--weights", tiny, "--backend", "csim")
+    assert_one_backend_error(rc, err, "csim backend", "expected 4", "a bug", "PYNQ_DEPTH_DEBUG=1")
+    assert out.read_bytes() == b"previous"
+
+
+@pytest.mark.parametrize("backend", ["fpga", "sim"])
+def test_run_board_backends_without_pynq(capsys, tmp_path, example_jpg, tiny, monkeypatch, backend):
+    monkeypatch.setitem(sys.modules, "pynq", None)  # as on a machine without pynq: import fails, find_spec is None
+    out = previous_output(tmp_path)
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", out, "--weights", tiny, "--backend", backend)
+    assert_one_backend_error(rc, err, backend, "needs pynq", "pip install 'pynq-depth[board]'")
+    assert out.read_bytes() == b"previous"
+
+
+def test_run_fpga_without_a_board(capsys, tmp_path, example_jpg, tiny, monkeypatch):
+    """Whether pynq is installed or not, no board here: one line that says what is missing and what to do."""
+    monkeypatch.setenv("PYNQ_DEPTH_OVERLAY_DIR", str(tmp_path / "overlays"))
+    out = previous_output(tmp_path)
+    rc, _, err = run_cli(capsys, "run", example_jpg, "-o", out, "--weights", tiny, "--backend", "fpga")
+    line = assert_one_backend_error(rc, err, "fpga")
+    assert "pip install" in line or "PYNQ_DEPTH_OVERLAY_DIR" in line, line
+    assert out.read_bytes() == b"previous"
 
 
 # ----------------------------------------------------------------- info / bench / help

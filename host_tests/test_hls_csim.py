@@ -16,12 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    import pynq_depth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pynq_depth import protocol  # noqa: E402
+from pynq_depth.backends.csim import hls_dir  # noqa: E402
 from pynq_depth.codegen import write_hls_config  # noqa: E402
 from pynq_depth.config import default_config, load_config  # noqa: E402
 from pynq_depth.backends.emulator import Emulator  # noqa: E402
@@ -36,7 +32,7 @@ from pynq_depth.verify import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HLS = REPO / "hls"
+HLS = hls_dir()  # the sources the csim backend compiles (the checkout's hls/, or $PYNQ_DEPTH_HLS_DIR)
 EXAMPLE_JPG = REPO / "pynq_depth" / "data" / "example.jpg"
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="no C++ compiler")

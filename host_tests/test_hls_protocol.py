@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-try:
-    import pynq_depth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pynq_depth import protocol  # noqa: E402
 from pynq_depth.codegen import config_header, config_tcl, geometry, main, write_hls_config  # noqa: E402

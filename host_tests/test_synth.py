@@ -9,11 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    import pynq_depth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pynq_depth.training import augment as aug
 from pynq_depth.training.synth import (
     MAX_DEPTH_M,

@@ -21,11 +21,6 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import pynq_depth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pynq_depth.config import ConfigError, HwConfig, default_config  # noqa: E402
 from pynq_depth.vivado_config import BOARDS, config_tcl, effective_config, resolve_board, write_vivado_config  # noqa: E402
 

@@ -1,8 +1,9 @@
 """The ``pynq-depth`` command line.
 
-Errors the user can fix (bad image, bad weights, missing backend, unwritable
-output) are one line naming the file, with a non-zero exit status and no
-traceback.  ``PYNQ_DEPTH_DEBUG=1`` shows tracebacks.
+Errors the user can fix (bad image, bad weights, a backend that cannot be
+built, loaded or reached, unwritable output) are one line naming the file and
+saying what to do, with a non-zero exit status and no traceback; nothing is
+overwritten.  ``PYNQ_DEPTH_DEBUG=1`` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -140,33 +141,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  reason: {estimator.reason}", file=sys.stderr)
     progress = Progress(len(images), "depth", enabled=not args.quiet)
     failures: list[str] = []
-    seconds: list[float] = []
-    for image_path, out in zip(images, outputs):
-        try:
-            rgb = load_image(image_path)
+    seconds: list[float] = []  # inference time of each image whose outputs were written
+
+    def fail(message: str) -> None:
+        failures.append(message)
+        progress.write(f"error: {message}")
+        progress.update("error")
+
+    try:
+        for image_path, out in zip(images, outputs):
+            try:
+                rgb = load_image(image_path)
+            except ImageError as exc:
+                fail(str(exc))
+                continue
+            # A backend error (build, board, transfer) is not about this image: it ends the run in main().
             start = time.perf_counter()
             depth_m = estimator.depth(rgb)
-            seconds.append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
             depth_m = resize_depth_bilinear(depth_m, *estimator.input_hw)
             png = depth_png(depth_m, colorbar=args.colorbar)
-            atomic_write_bytes(out, png)
-            if args.npy:
-                atomic_write_bytes(out.with_suffix(".npy"), npy_bytes(depth_m))
-            note = f"{image_path.name}: {depth_m.min():.2f}-{depth_m.max():.2f} m"
+            try:
+                atomic_write_bytes(out, png)
+                if args.npy:
+                    atomic_write_bytes(out.with_suffix(".npy"), npy_bytes(depth_m))
+            except OSError as exc:
+                fail(f"{out}: cannot write output ({exc.strerror or exc})")
+                continue
+            seconds.append(elapsed)
             if len(images) == 1 or args.verbose:
                 progress.write(f"{image_path} -> {out} (depth {depth_m.min():.2f}-{depth_m.max():.2f} m, "
-                               f"{seconds[-1]:.2f} s)")
-        except ImageError as exc:
-            failures.append(str(exc))
-            progress.write(f"error: {exc}")
-            note = "error"
-        except OSError as exc:
-            message = f"{out}: cannot write output ({exc.strerror or exc})"
-            failures.append(message)
-            progress.write(f"error: {message}")
-            note = "error"
-        progress.update(note)
-    progress.close()
+                               f"{elapsed:.2f} s)")
+            progress.update(f"{image_path.name}: {depth_m.min():.2f}-{depth_m.max():.2f} m")
+    finally:
+        progress.close()
     done = len(images) - len(failures)
     if len(images) > 1 or failures:
         mean = f", {statistics.mean(seconds):.2f} s per image" if seconds else ""
@@ -490,7 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights", metavar="FILE", help="int8 weights file (default: the packaged model)")
     run.add_argument("--checkpoint", metavar="FILE", help="float checkpoint for --backend float")
     run.add_argument("--npy", action="store_true", help="also write <output>.npy: float32 depth in metres")
-    run.add_argument("--colorbar", action="store_true", help="add a depth scale in metres to the picture")
+    run.add_argument("--colorbar", action="store_true",
+                     help="add a depth scale in metres beside the picture (a larger, matplotlib-drawn PNG); the "
+                          "colours of every picture span that image's full depth range, nearest to farthest, "
+                          "as printed (nothing is clipped)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="store_true", help="say why a backend was chosen; one line per image")
     run.set_defaults(func=cmd_run)
@@ -594,13 +605,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """One line for a user-facing error: what failed and what to do (details with ``PYNQ_DEPTH_DEBUG=1``)."""
+    from .backends.csim import BuildError
+    from .backends.fpga import BoardError
+    from .program import WeightsError
+    from .protocol import ProtocolError
+
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    text = lines[0].rstrip(":")
+    backend = getattr(args, "backend", None)
+    if isinstance(exc, (BuildError, ProtocolError, BoardError)) and backend and \
+            not text.startswith((f"{backend} ", f"the {backend} ")):
+        text = f"{backend} backend: {text}"
+    if isinstance(exc, ProtocolError):
+        text += " (a bug: please report it with the output of PYNQ_DEPTH_DEBUG=1)"
+    elif isinstance(exc, WeightsError) and "quantize" not in text:
+        text += ("; pass a valid --weights file or re-run `pynq-depth quantize`" if getattr(args, "weights", None)
+                 else "; reinstall pynq-depth (the packaged weights are damaged) or pass --weights")
+    if len(lines) > 1:
+        text += " (PYNQ_DEPTH_DEBUG=1 shows the details)"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pynq-depth`` console script."""
+    """Entry point of the ``pynq-depth`` console script.
+
+    Every error the user can act on (bad image, weights or configuration; a
+    backend that cannot be built, loaded or reached) is one line on stderr with
+    a non-zero exit status and no traceback; ``PYNQ_DEPTH_DEBUG=1`` raises instead.
+    """
+    from .backends import BackendError
     from .backends.fpga import BoardError
     from .boards import UnknownBoardError
     from .preprocess import ImageError
     from .program import WeightsError
-    from .backends import BackendError
+    from .protocol import ProtocolError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -610,10 +650,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.hw = load_config(args.hw_config)
         return int(args.func(args))
-    except (CliError, WeightsError, ImageError, BackendError, ConfigError, BoardError, UnknownBoardError) as exc:
+    except (CliError, WeightsError, ImageError, BackendError, ConfigError, BoardError, UnknownBoardError,
+            ProtocolError, OSError) as exc:
         if os.environ.get("PYNQ_DEPTH_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_error_line(exc, args)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, CliError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -27,14 +27,19 @@ def metres_to_prediction(depth_m: np.ndarray) -> np.ndarray:
 
 
 def depth_range(depth_m: np.ndarray) -> tuple[float, float]:
-    """Colour range of a depth map: its 1st..99th percentile (robust to a few outliers)."""
-    finite = depth_m[np.isfinite(depth_m)]
+    """Colour range of a depth map: its full range, nearest to farthest finite value (nothing is clipped).
+
+    The default of :func:`colorize` and of the colour bar of :func:`figure_png`,
+    so that a picture, its scale and the range ``pynq-depth run`` prints agree.
+    A flat map gets +-0.05 m so that the scale is not empty.
+    """
+    finite = np.asarray(depth_m)[np.isfinite(depth_m)]
     if finite.size == 0:
         return MIN_DEPTH_M, MAX_DEPTH_M
-    lo, hi = np.percentile(finite, [1, 99])
+    lo, hi = float(finite.min()), float(finite.max())
     if hi - lo < 1e-3:
         lo, hi = lo - 0.05, hi + 0.05
-    return float(lo), float(hi)
+    return lo, hi
 
 
 def colorize(depth_m: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -51,8 +56,19 @@ def figure_png(panels: list[tuple[str, np.ndarray]], depth_for_colorbar: np.ndar
                dpi: int = 100) -> bytes:
     """Side-by-side panels (title, RGB uint8 image) as PNG bytes, optionally with a colourbar in metres.
 
-    Uses matplotlib's object API with the Agg canvas (no pyplot, no display).
+    The colour bar spans :func:`depth_range` of ``depth_for_colorbar``, the
+    range :func:`colorize` uses by default.  Uses matplotlib's object API with
+    the Agg canvas (no pyplot, no display).
     """
+    fig = make_figure(panels, depth_for_colorbar, dpi)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def make_figure(panels: list[tuple[str, np.ndarray]], depth_for_colorbar: np.ndarray | None = None,
+                dpi: int = 100):
+    """The matplotlib ``Figure`` that :func:`figure_png` renders (its last axes is the colour bar, if any)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -74,14 +90,17 @@ def figure_png(panels: list[tuple[str, np.ndarray]], depth_for_colorbar: np.ndar
         lo, hi = depth_range(depth_for_colorbar)
         mappable = ScalarMappable(norm=Normalize(lo, hi), cmap=COLORMAP)
         bar = fig.colorbar(mappable, ax=list(axes), fraction=0.046 / len(panels), pad=0.02)
-        bar.set_label("depth (m)")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+        bar.set_label(f"depth (m), full range {lo:.2f}-{hi:.2f}")
+    return fig
 
 
 def depth_png(depth_m: np.ndarray, colorbar: bool = False) -> bytes:
-    """The product picture: the plasma-coloured depth map as PNG bytes (optionally with a scale in metres)."""
+    """The product picture: the plasma-coloured depth map as PNG bytes (optionally with a scale in metres).
+
+    Without ``colorbar`` the PNG has the map's own size (one pixel per depth
+    value); with it, a matplotlib figure (the map drawn at least 640 px wide,
+    the scale beside it).  Colours span the map's full :func:`depth_range`.
+    """
     coloured = colorize(depth_m)
     if colorbar:
         return figure_png([("depth", coloured)], depth_for_colorbar=depth_m)

@@ -47,10 +47,12 @@ def load_image(path: str | Path) -> np.ndarray:
     Raises
     ------
     ImageError
-        Unreadable, not an image, corrupt or truncated, or larger than Pillow's
+        Unreadable, empty, not an image, corrupt or truncated, or larger than Pillow's
         decompression-bomb limit; the message names the file.
     """
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:  # Pillow would call it "not an image", like a text file
+        raise ImageError(f"{path}: empty file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

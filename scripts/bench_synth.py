@@ -9,14 +9,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-# Allow running from a checkout without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pynq_depth.training.synth import MAX_DEPTH_M, render_scene  # noqa: E402
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pynq_depth.evaluate import int8_float_agreement  # noqa: E402
 from pynq_depth.runtime import DEFAULT_WEIGHTS, create_estimator  # noqa: E402
 

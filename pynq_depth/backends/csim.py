@@ -3,9 +3,11 @@
 ``hls/conv_accel.cpp`` is compiled against the small stand-in headers in
 ``hls/csim_include/`` (``ap_int``, ``hls::stream``, ``ap_axiu``) together with
 ``hls/csim_api.cpp`` (a C ABI that plays the DMA engines) and the
-``conv_config.h`` generated from the hardware configuration.  The shared
-library is cached under ``~/.cache/pynq-depth/csim/<hash>/`` (or
-``$PYNQ_DEPTH_CACHE/csim``), keyed by the sources, the configuration, the
+``conv_config.h`` generated from the hardware configuration (the sources are
+found by :func:`hls_dir`: the checkout's ``hls/`` or, installed, the package's
+``pynq_depth/hls/``).  The shared library is cached under
+``~/.cache/pynq-depth/csim/<hash>/`` (or ``$PYNQ_DEPTH_CACHE/csim``), never
+beside the sources, keyed by the sources, the configuration, the
 compiler and the flags, so it is rebuilt whenever any of them changes.
 
 Every layer is run through exactly the protocol of :mod:`pynq_depth.protocol`
@@ -51,10 +53,26 @@ class BuildError(BackendError):
     """The C++ simulation library could not be compiled."""
 
 
+#: Where a built wheel carries the HLS sources (``setup.py`` copies ``hls/`` there).
+PACKAGED_HLS_DIR = Path(__file__).resolve().parents[1] / "hls"
+#: The HLS sources of a checkout (also what an editable install uses).
+CHECKOUT_HLS_DIR = Path(__file__).resolve().parents[2] / "hls"
+
+
 def hls_dir() -> Path:
-    """Folder of the HLS sources (``$PYNQ_DEPTH_HLS_DIR`` or ``<repo>/hls``)."""
+    """Folder of the HLS sources, read-only: ``$PYNQ_DEPTH_HLS_DIR``, else the installed package's
+    ``pynq_depth/hls/``, else the checkout's ``hls/``.
+
+    Every user of the C++ sources (this backend, the simulated board, the test
+    bench script, the tests) finds them here; nothing is ever written into
+    this folder (builds go to :func:`cache_root`).
+    """
     env = os.environ.get("PYNQ_DEPTH_HLS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "hls"
+    if env:
+        return Path(env)
+    if (PACKAGED_HLS_DIR / _SOURCES[0]).is_file():
+        return PACKAGED_HLS_DIR
+    return CHECKOUT_HLS_DIR
 
 
 def cache_root() -> Path:
@@ -93,7 +111,8 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     for name in _SOURCES + _HEADERS:
         path = src / name
         if not path.is_file():
-            raise BuildError(f"HLS source {path} missing (set PYNQ_DEPTH_HLS_DIR)")
+            raise BuildError(f"HLS source {path} missing: reinstall pynq-depth (the wheel ships them as "
+                             f"pynq_depth/hls/) or set PYNQ_DEPTH_HLS_DIR to the hls/ folder of a checkout")
         digest.update(name.encode() + b"\0" + path.read_bytes())
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     digest.update(header.encode() + repr((cxx, version, flags)).encode())
@@ -102,9 +121,13 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     with _BUILD_LOCK:
         if lib.is_file():
             return lib
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "conv_config.h").write_text(header)
-        fd, tmp = tempfile.mkstemp(prefix=".lib", suffix=".so", dir=out_dir)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "conv_config.h").write_text(header)
+            fd, tmp = tempfile.mkstemp(prefix=".lib", suffix=".so", dir=out_dir)
+        except OSError as exc:
+            raise BuildError(f"cannot write the csim build cache {out_dir} ({exc.strerror or exc}); "
+                             f"set PYNQ_DEPTH_CACHE to a writable folder") from None
         os.close(fd)
         cmd = [cxx, *flags, "-I", str(src / "csim_include"), "-I", str(out_dir), "-I", str(src),
                *(str(src / s) for s in _SOURCES), "-o", tmp]
@@ -113,7 +136,10 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             Path(tmp).unlink(missing_ok=True)
-            raise BuildError(f"compiling the csim library failed:\n{' '.join(cmd)}\n{result.stderr}")
+            errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.splitlines()
+            first = errors[0].strip() if errors else f"exit status {result.returncode}"
+            raise BuildError(f"compiling the csim library from {src} failed ({first}); check the HLS sources "
+                             f"and the compiler (CXX)\n{' '.join(cmd)}\n{result.stderr}")
         os.replace(tmp, lib)  # atomic: a concurrent builder never sees a half-written library
     return lib
 
@@ -154,7 +180,11 @@ class CsimBackend(KernelBackend):
         """The loaded simulation library (built on first use)."""
         if self._lib is None:
             path = build_library(self.config, self.sanitize, self.extra_flags)
-            lib = ctypes.CDLL(str(path))
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise BuildError(f"cannot load the csim library {path} ({exc}); delete {path.parent} "
+                                 f"so that it is rebuilt") from None
             lib.pd_conv_call.restype = ctypes.c_int
             lib.pd_conv_call.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
                                          ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]

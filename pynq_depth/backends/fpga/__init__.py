@@ -80,7 +80,8 @@ def find_overlay(config: HwConfig | None = None) -> Path:
             others += [p.name for p in sorted(folder.glob("pynq_depth_*.bit"))]
     where = ", ".join(str(d) for d in overlay_search_dirs())
     hint = f"; found only bitstreams for other configurations: {', '.join(others)}" if others else ""
-    raise OverlayError(f"no overlay {stem}.bit for configuration {config.hw_id} in {where}{hint}")
+    raise OverlayError(f"no overlay {stem}.bit for configuration {config.hw_id} in {where}{hint}; build it "
+                       f"(`make` in a checkout) or put its .bit and .hwh in $PYNQ_DEPTH_OVERLAY_DIR")
 
 
 def pynq_installed() -> bool:
