@@ -24,6 +24,7 @@ if shutil.which("g++") is None:  # the simulated kernel is the compiled HLS C++
 
 from pynq_depth import backends, perf, runtime  # noqa: E402
 from pynq_depth.backends import fpga as board  # noqa: E402
+from pynq_depth.backends.fpga import files as board_files  # noqa: E402
 from pynq_depth.backends.fpga import BoardError, DmaError, KernelTimeout, OverlayError  # noqa: E402
 from pynq_depth.backends.fpga.sim import SimBoard, SimDevice, make_sim_overlay, open_sim_runner  # noqa: E402
 from pynq_depth.config import default_config  # noqa: E402
@@ -324,8 +325,8 @@ def test_no_device_on_this_host(monkeypatch):
 def test_auto_falls_back_without_an_overlay(monkeypatch, tmp_path):
     monkeypatch.setenv("BOARD", "Pynq-Z2")
     monkeypatch.setattr(board, "device_present", lambda: (True, "device sim"))
-    monkeypatch.setattr(board, "PACKAGE_OVERLAYS", tmp_path / "none")
-    monkeypatch.setattr(board, "REPO_OVERLAYS", tmp_path / "none")
+    monkeypatch.setattr(board_files, "PACKAGE_OVERLAYS", tmp_path / "none")
+    monkeypatch.setattr(board_files, "REPO_OVERLAYS", tmp_path / "none")
     monkeypatch.setenv("PYNQ_DEPTH_OVERLAY_DIR", str(tmp_path))
     (tmp_path / "pynq_depth_z2i8-h00000000.bit").write_bytes(b"x")
     ok, why = board.board_available()

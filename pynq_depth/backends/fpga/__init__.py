@@ -6,10 +6,8 @@ The driver is split by role: :mod:`.dma` (AXI DMA), :mod:`.ip` (the HLS IP),
 :mod:`.overlay` (bitstream + ``.hwh``), :mod:`.runner` (the backend: resident
 buffers, record/replay); :mod:`.sim` is the simulated board the tests drive it on.
 
-Overlays are named after the configuration they were built for,
-``pynq_depth_<hw_id>.bit`` with ``.hwh`` (and optionally ``.json``) beside it,
-and are searched in ``$PYNQ_DEPTH_OVERLAY_DIR``, the package's ``overlays/``
-folder, then the repository's ``overlays/`` folder.
+Where overlays are searched and how they are named is :mod:`.files`; the
+errors are :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -22,66 +20,11 @@ from typing import Any
 
 from ...config import HwConfig, default_config
 from ..base import BackendError
+from .errors import BoardError, DmaError, KernelTimeout, OverlayError
+from .files import find_overlay, overlay_search_dirs, overlay_stem
 
-PACKAGE_OVERLAYS = Path(__file__).resolve().parents[2] / "overlays"
-REPO_OVERLAYS = Path(__file__).resolve().parents[3] / "overlays"
-
-
-class BoardError(RuntimeError):
-    """The board, its overlay or a transfer failed (the message says which layer/call and why)."""
-
-
-class OverlayError(BoardError):
-    """The overlay files are missing or were built for another configuration."""
-
-
-class DmaError(BoardError):
-    """An AXI DMA channel reported an error or could not be started."""
-
-
-class KernelTimeout(BoardError):
-    """A DMA transfer or the kernel's ap_done did not complete within the timeout."""
-
-
-def overlay_stem(config: HwConfig | None = None) -> str:
-    """``pynq_depth_<hw_id>``: the base name of this configuration's bitstream."""
-    return f"pynq_depth_{(config or default_config()).hw_id}"
-
-
-def overlay_search_dirs() -> list[Path]:
-    """Folders searched for overlays, in order."""
-    dirs = []
-    env = os.environ.get("PYNQ_DEPTH_OVERLAY_DIR")
-    if env:
-        dirs.append(Path(env))
-    dirs += [PACKAGE_OVERLAYS, REPO_OVERLAYS]
-    return dirs
-
-
-def find_overlay(config: HwConfig | None = None) -> Path:
-    """Path of this configuration's ``.bit`` (with its ``.hwh``).
-
-    Raises
-    ------
-    OverlayError
-        Saying where it looked and what it found instead (a ``.bit`` without
-        ``.hwh``, bitstreams for other configurations).
-    """
-    config = config or default_config()
-    stem = overlay_stem(config)
-    others: list[str] = []
-    for folder in overlay_search_dirs():
-        bit = folder / f"{stem}.bit"
-        if bit.is_file():
-            if not bit.with_suffix(".hwh").is_file():
-                raise OverlayError(f"{bit} has no {bit.with_suffix('.hwh').name} beside it; PYNQ needs both")
-            return bit
-        if folder.is_dir():
-            others += [p.name for p in sorted(folder.glob("pynq_depth_*.bit"))]
-    where = ", ".join(str(d) for d in overlay_search_dirs())
-    hint = f"; found only bitstreams for other configurations: {', '.join(others)}" if others else ""
-    raise OverlayError(f"no overlay {stem}.bit for configuration {config.hw_id} in {where}{hint}; build it "
-                       f"(`make` in a checkout) or put its .bit and .hwh in $PYNQ_DEPTH_OVERLAY_DIR")
+__all__ = ["BoardError", "DmaError", "KernelTimeout", "OverlayError", "board_available", "find_overlay",
+           "open_runner", "overlay_search_dirs", "overlay_stem"]
 
 
 def pynq_installed() -> bool:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import DmaError, KernelTimeout
-
+from .errors import DmaError, KernelTimeout
 
 # ------------------------------------------------------------------ AXI DMA (simple mode)
 DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28

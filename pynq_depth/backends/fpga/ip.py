@@ -9,9 +9,8 @@ import pynq
 
 from ... import protocol
 from ...config import default_config
-from . import KernelTimeout, OverlayError
 from .dma import DmaChannel
-
+from .errors import KernelTimeout, OverlayError
 
 # ------------------------------------------------------------------ HLS ap_ctrl_hs
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8

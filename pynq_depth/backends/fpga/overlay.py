@@ -8,8 +8,9 @@ from typing import Any
 import pynq
 
 from ...config import HwConfig, default_config, load_config
-from . import OverlayError, overlay_stem
 from .dma import AxiDma, _param
+from .errors import OverlayError
+from .files import overlay_stem
 from .ip import ConvAccelIP, accel_driver_class
 
 

@@ -44,7 +44,7 @@ from ...config import HwConfig
 from ...program import NUMPY_DTYPES, ConvCmd, HostCmd, Program
 from ..base import Backend, check_frame, quantize_input_into
 from ..kernel import KernelBackend
-from . import BoardError, DmaError, KernelTimeout
+from .errors import BoardError, DmaError, KernelTimeout
 from .overlay import DepthOverlay
 
 DEFAULT_TIMEOUT_S = float(os.environ.get("PYNQ_DEPTH_TIMEOUT", "5"))
