@@ -1,8 +1,10 @@
 // pynq-depth streaming convolution accelerator: types, register semantics and
 // the stream protocol.  Implements pynq_depth/arith.py bit for bit.
 //
-// Build: Vitis HLS 2023.1 (hls/run_hls.tcl), or g++ against hls/csim_include/
-// for C simulation without Xilinx tools (pynq_depth/backends/csim.py).
+// Build: Vitis HLS 2023.1 (hls/run_hls.tcl), or g++ for C simulation without
+// Xilinx tools (pynq_depth/backends/csim.py): Xilinx's own ap_int.h (from the
+// hls4ml wheel, pynq_depth/hls_types.py) with the project's minimal hls::stream
+// and ap_axiu from hls/csim_include/.
 // `conv_config.h` is GENERATED from pynq_depth/hw_config.json by
 // `python -m pynq_depth.codegen hls/build/` and never edited by hand.
 //
