@@ -11,9 +11,6 @@
 
 #include "conv_accel.h"
 
-/// Number of registers in the order of pynq_depth.protocol.REGISTERS.
-#define PD_NUM_REGS 24
-
 namespace {
 /// \brief Text of the last underflow of this thread's calls (the csim backend calls from several threads).
 std::string& last_error() {
@@ -45,7 +42,7 @@ void pd_geometry(int* out) {
 /// \param in        beats of the `in` stream (n_in of them); TLAST is set on the last, as a DMA would.
 /// \param side      beats of the `side` stream (n_side of them; partial sums / residual).
 /// \param out       room for out_cap output beats.
-/// \param regs      PD_NUM_REGS register values.
+/// \param regs      CONV_NUM_REGS register values (conv_commands.h, pynq_depth.commands.REGISTERS order).
 /// \param info      out: [0] output beats produced, [1] input beats left unread,
 ///                  [2] 1 if the call stopped on a read of the empty `in` stream, [3] index of the first
 ///                  output beat with TLAST (-1 if none), [4] beats with TLAST,
@@ -74,9 +71,7 @@ int pd_conv_call(const uint64_t* in, long n_in, const uint64_t* side, long n_sid
     long under_in = 0, under_side = 0;
     last_error().clear();
     try {
-        status = (int)conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                                 r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20],
-                                     r[21], r[22], r[23]);
+        status = (int)conv_accel(sin, sside, sout, CONV_REGISTER_ARGS(r));
     } catch (const hls::stream_underflow& e) {
         // The hardware would stall here: the call stops, the caller decides (csim backend:
         // ProtocolError naming the layer and the stream; simulated board: wait for more data).

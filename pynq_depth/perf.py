@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from . import protocol
-from .codegen import LB_BANKS, LB_ROWS, PARAM_BEATS_PER_LANE, geometry
+from .geometry import LB_BANKS, LB_ROWS, PARAM_BEATS_PER_LANE, geometry
 from .config import ConfigError, HwConfig, default_config, load_config
 from .netspec import Node, build_graph, get_spec
 from .program import ConvCmd

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codegen import write_if_changed
+from .config import write_if_changed
 from .config import ConfigError, HwConfig, default_config, load_config
 
 

@@ -25,7 +25,7 @@
 
 namespace {
 
-const int N_REGS = 24;
+const int N_REGS = CONV_NUM_REGS;  ///< conv_commands.h (pynq_depth/commands.py)
 
 /// \brief Read exactly n bytes or fail.
 bool read_exact(FILE* f, void* dst, size_t n) { return fread(dst, 1, n, f) == n; }
@@ -66,9 +66,7 @@ int run_case(const char* path) {
     const int32_t* r = regs;
     unsigned status = 0;
     try {
-        status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                            r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21], r[22],
-                            r[23]);
+        status = conv_accel(sin, sside, sout, CONV_REGISTER_ARGS(r));
     } catch (const std::exception& e) {  // hls/csim_include's stream throws on underflow (hardware: a stall)
         printf("%s: %s (the kernel reads more beats than the vector holds)\n", path, e.what());
         return 1;

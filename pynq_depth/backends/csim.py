@@ -4,7 +4,7 @@
 integers (``ap_int.h`` from the hls4ml wheel, :mod:`pynq_depth.hls_types`) and
 the project's minimal ``hls::stream`` / ``ap_axiu`` in ``hls/csim_include/``,
 together with ``hls/csim_api.cpp`` (a C ABI that plays the DMA engines) and the
-``conv_config.h`` generated from the hardware configuration.  The shared
+``conv_config.h`` / ``conv_commands.h`` generated from the configuration and the command format.  The shared
 library is cached under ``~/.cache/pynq-depth/csim/<hash>/`` (or
 ``$PYNQ_DEPTH_CACHE/csim``), keyed by the sources, the Xilinx headers, the
 configuration, the compiler and the flags, so it is rebuilt whenever any of
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import hls_types, protocol
-from ..codegen import config_header
+from ..codegen import commands_header, config_header
 from ..config import HwConfig
 from ..emulator import NUMPY_DTYPES, ProgramRunner, check_frame
 from ..program import ConvCmd, HostCmd, Program
@@ -119,6 +119,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     cxx = _compiler()
     flags = BASE_FLAGS + (SANITIZE_FLAGS if sanitize else ()) + tuple(extra_flags)
     header = config_header(config)
+    cmd_header = commands_header()
     digest = hashlib.sha256()
     for name in _SOURCES + _HEADERS:
         path = src / name
@@ -129,7 +130,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     for path in hls_types.header_files(ap_dir):
         digest.update(str(path.relative_to(ap_dir)).encode() + b"\0" + path.read_bytes())
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    digest.update(header.encode() + repr((cxx, version, flags, str(ap_dir))).encode())
+    digest.update(header.encode() + cmd_header.encode() + repr((cxx, version, flags, str(ap_dir))).encode())
     out_dir = cache_root() / digest.hexdigest()[:16]
     lib = out_dir / "libconv_csim.so"
     with _BUILD_LOCK:
@@ -137,6 +138,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
             return lib
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "conv_config.h").write_text(header)
+        (out_dir / "conv_commands.h").write_text(cmd_header)
         fd, tmp = tempfile.mkstemp(prefix=".lib", suffix=".so", dir=out_dir)
         os.close(fd)
         cmd = [cxx, *flags, *include_flags(out_dir, src), *(str(src / s) for s in _SOURCES), "-o", tmp]
