@@ -210,10 +210,7 @@ inline void write_beat(hls::stream<pkt_t>& out, beat_t data, bool last) {
     pkt.data = data;
     pkt.keep = -1;
     pkt.strb = -1;
-    pkt.user = 0;
-    pkt.id = 0;
-    pkt.dest = 0;
-    pkt.last = last;
+    pkt.last = last;  // user/id/dest are zero-width in pkt_t (ap_axiu<.., 0, 0, 0>): nothing to set
     out.write(pkt);
 }
 

@@ -1,16 +1,28 @@
 // C ABI around conv_accel for the Python csim backend (pynq_depth/backends/csim.py).
 // Not synthesised: it plays the part of the AXI DMA engines, turning arrays of
 // 64-bit beats into AXI-Stream packets and back, and reports protocol errors
-// (beats left unread, reads of an empty stream, TLAST position) so that a
-// wrong beat count is a test failure, not a silently shifted result.
+// (beats left unread, a read of an empty stream, TLAST position) so that a
+// wrong beat count is a test failure, not a silently shifted result.  A read of
+// an empty stream aborts the call (hls::stream_underflow, csim_include/hls_stream.h):
+// the hardware would stall there.
 #include <stdint.h>
+
+#include <string>
 
 #include "conv_accel.h"
 
-/// Number of registers in the order of pynq_depth.protocol.REGISTERS.
-#define PD_NUM_REGS 24
+namespace {
+/// \brief Text of the last underflow of this thread's calls (the csim backend calls from several threads).
+std::string& last_error() {
+    static thread_local std::string text;
+    return text;
+}
+}  // namespace
 
 extern "C" {
+
+/// \brief Text of the stream underflow that stopped this thread's last pd_conv_call ("" when none).
+const char* pd_last_error() { return last_error().c_str(); }
 
 /// \brief Identity of the configuration this library was compiled for.
 const char* pd_hw_id() { return CONV_HW_ID; }
@@ -30,13 +42,14 @@ void pd_geometry(int* out) {
 /// \param in        beats of the `in` stream (n_in of them); TLAST is set on the last, as a DMA would.
 /// \param side      beats of the `side` stream (n_side of them; partial sums / residual).
 /// \param out       room for out_cap output beats.
-/// \param regs      PD_NUM_REGS register values.
+/// \param regs      CONV_NUM_REGS register values (conv_commands.h, pynq_depth.commands.REGISTERS order).
 /// \param info      out: [0] output beats produced, [1] input beats left unread,
-///                  [2] reads of an empty input stream, [3] index of the first
+///                  [2] 1 if the call stopped on a read of the empty `in` stream, [3] index of the first
 ///                  output beat with TLAST (-1 if none), [4] beats with TLAST,
 ///                  [5] output beats dropped because out_cap was too small,
-///                  [6] side beats left unread, [7] reads of an empty side stream.
-/// \return the kernel's return value (0 or CONV_ERR_* bits).
+///                  [6] side beats left unread, [7] 1 if the call stopped on a read of the empty `side`
+///                  stream (the call was abandoned there; text: pd_last_error()).
+/// \return the kernel's return value (0 or CONV_ERR_* bits; 0 after an underflow).
 static void fill(hls::stream<pkt_t>& s, const uint64_t* beats, long n) {
     for (long i = 0; i < n; i++) {
         pkt_t p;
@@ -54,9 +67,17 @@ int pd_conv_call(const uint64_t* in, long n_in, const uint64_t* side, long n_sid
     fill(sin, in, n_in);
     fill(sside, side, n_side);
     const int* r = regs;
-    unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                                 r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21],
-                                 r[22], r[23]);
+    int status = 0;
+    long under_in = 0, under_side = 0;
+    last_error().clear();
+    try {
+        status = (int)conv_accel(sin, sside, sout, CONV_REGISTER_ARGS(r));
+    } catch (const hls::stream_underflow& e) {
+        // The hardware would stall here: the call stops, the caller decides (csim backend:
+        // ProtocolError naming the layer and the stream; simulated board: wait for more data).
+        (e.stream_name == "side" ? under_side : under_in) = 1;
+        last_error() = e.what();
+    }
     long produced = 0, first_last = -1, n_last = 0, dropped = 0;
     while (!sout.empty()) {
         pkt_t p = sout.read();
@@ -73,13 +94,13 @@ int pd_conv_call(const uint64_t* in, long n_in, const uint64_t* side, long n_sid
     }
     info[0] = produced;
     info[1] = (long)sin.size();
-    info[2] = (long)sin.underflows;
+    info[2] = under_in;
     info[3] = first_last;
     info[4] = n_last;
     info[5] = dropped;
     info[6] = (long)sside.size();
-    info[7] = (long)sside.underflows;
-    return (int)status;
+    info[7] = under_side;
+    return status;
 }
 
 }  // extern "C"

@@ -1,6 +1,6 @@
 # Vitis HLS 2023.1 build of the pynq-depth convolution accelerator.
 #
-#   python -m pynq_depth.codegen hls/build/                 # conv_config.h + conv_config.tcl
+#   python -m pynq_depth.codegen hls/build/                 # conv_config.h/.tcl + conv_commands.h
 #   python scripts/hls_tb_vectors.py hls/build/vectors      # test-bench vectors (emulator arithmetic)
 #   cd hls && vitis_hls -f run_hls.tcl                      # csim, csynth, cosim, export
 #   cd hls && vitis_hls -f run_hls.tcl -tclargs csim csynth # only some steps

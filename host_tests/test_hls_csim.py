@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pynq_depth import protocol  # noqa: E402
-from pynq_depth.backends.csim import hls_dir  # noqa: E402
+from pynq_depth.backends.csim import SANITIZE_FLAGS, ap_types_dir, hls_dir, include_flags  # noqa: E402
 from pynq_depth.codegen import write_hls_config  # noqa: E402
 from pynq_depth.config import default_config, load_config  # noqa: E402
 from pynq_depth.backends.emulator import Emulator  # noqa: E402
@@ -188,6 +188,48 @@ def test_protocol_errors_are_reported(csim):
         csim.call_kernel({**regs, "out_w": regs["out_w"] + 1}, stream, n_out)
 
 
+def test_stream_underflow_is_a_hard_error_naming_layer_and_stream(csim):
+    """A read of an empty stream stops the call (the hardware would stall): the error names the
+    layer (``where``) and the stream, for `in` and for `side`."""
+    program, inputs = random_layer_program(np.random.default_rng(6), "pw1x1", h=3, w=4, cin=8, cout=8, pad=0,
+                                           stride=1, residual=True)
+    cmd, x = program.conv_commands[0], inputs["input"]
+    prep = protocol.prepare_layer(cmd, x.shape)
+    call = prep.calls[0]
+    regs = protocol.registers(cmd, call, x.dtype.name, "int8", "int8")
+    skip = np.zeros((call.out_h, call.out_w, call.n), np.int8)
+    stream = protocol.build_input_stream(cmd, call, protocol.pack_pixels(x, 8))
+    side = protocol.build_side_stream(cmd, call, None, skip)
+    n_out = protocol.output_beats(call, "int8")
+    assert csim.call_kernel(regs, stream, n_out, "layer L7", side).size == n_out
+    with pytest.raises(protocol.ProtocolError, match=r"layer L7: stream underflow on `in`.*read while empty"):
+        csim.call_kernel(regs, stream[:-3], n_out, "layer L7", side)
+    with pytest.raises(protocol.ProtocolError, match=r"layer L8: stream underflow on `side`.*read while empty"):
+        csim.call_kernel(regs, stream, n_out, "layer L8", side[:-1])
+
+
+def test_library_is_built_against_xilinx_ap_int():
+    """The library's compile command (in build.log beside it) puts hls4ml's ap_types folder on the
+    include path; the preprocessor takes ap_int.h from there and hls_stream.h / ap_axi_sdata.h from
+    hls/csim_include (hls4ml's hls_stream.h, not Apache-licensed, is never read)."""
+    from pynq_depth.backends import csim as csim_mod
+
+    ap = ap_types_dir()
+    assert "hls4ml" in ap.parts and not (HLS / "csim_include" / "ap_int.h").exists()
+    lib = csim_mod.build_library(default_config())
+    log = (lib.parent / csim_mod.BUILD_LOG).read_text()
+    assert f"Xilinx ap_int.h from {ap}" in log and f"-isystem {ap}" in log
+    gen = lib.parent  # conv_config.h is written beside the library
+    deps = subprocess.run([os.environ.get("CXX", "g++"), "-std=c++14", "-M", *include_flags(gen, HLS),
+                           str(HLS / "conv_accel.cpp"), str(HLS / "csim_api.cpp")],
+                          capture_output=True, text=True, check=True).stdout
+    files = {Path(p).resolve() for p in deps.replace("\\\n", " ").split() if not p.endswith(":")}
+    assert {(ap / "ap_int.h").resolve(), (ap / "ap_int_base.h").resolve(), (ap / "etc" / "ap_private.h").resolve(),
+            (HLS / "csim_include" / "hls_stream.h").resolve(),
+            (HLS / "csim_include" / "ap_axi_sdata.h").resolve()} <= files
+    assert (ap / "hls_stream.h").resolve() not in files
+
+
 def test_library_rebuilds_when_sources_change(tmp_path, monkeypatch):
     from pynq_depth.backends import csim as csim_mod
 
@@ -217,10 +259,12 @@ def test_sanitized_testbench_on_emulator_vectors(tmp_path):
     count = write_tb_vectors(tmp_path / "vectors", n=21, seed=5)
     exe = tmp_path / "tb"
     cxx = os.environ.get("CXX", "g++")
-    subprocess.run([cxx, "-O1", "-g", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label",
-                    "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-I", str(HLS / "csim_include"),
-                    "-I", str(tmp_path / "gen"), "-I", str(HLS), str(HLS / "conv_accel.cpp"),
-                    str(HLS / "tb" / "tb_conv_accel.cpp"), "-o", str(exe)], check=True)
+    cmd = [cxx, "-O1", "-g", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label",
+           *SANITIZE_FLAGS, *include_flags(tmp_path / "gen", HLS),
+           str(HLS / "conv_accel.cpp"), str(HLS / "tb" / "tb_conv_accel.cpp"), "-o", str(exe)]
+    print("test bench build:", " ".join(cmd))  # the include path, Xilinx's ap_int.h folder among it, in the log
+    assert str(ap_types_dir()) in cmd
+    subprocess.run(cmd, check=True)
     result = subprocess.run([str(exe), str(tmp_path / "vectors")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{count} passed, 0 failed" in result.stdout

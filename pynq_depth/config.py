@@ -243,3 +243,10 @@ def default_config() -> HwConfig:
     raw = json.loads(DEFAULT_CONFIG_PATH.read_text())
     _validate(raw, DEFAULT_CONFIG_PATH)
     return HwConfig(raw=raw, path=DEFAULT_CONFIG_PATH)
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` only when the file differs: stable timestamps keep make and caches from rebuilding."""
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path

@@ -36,22 +36,15 @@ from typing import Any, Callable
 import numpy as np
 
 from .arith import apply_input_table, conv_out_size
-from .codegen import LB_BANKS, PARAM_BEATS_PER_LANE, KernelGeometry, geometry
+# The command format (register names in the order of the kernel's arguments and of ``pd_conv_call``,
+# layer-kind codes, error bits of the return value) is defined once in pynq_depth/commands.py.
+from .commands import KERNEL_ERRORS, KIND_CODES, REGISTERS  # noqa: F401 (re-exported)
 from .config import HwConfig, default_config
+from .geometry import LB_BANKS, PARAM_BEATS_PER_LANE, KernelGeometry, geometry
 from .program import ConvCmd
 
-#: Register names in the order of the kernel's arguments (and of ``pd_conv_call``).
-REGISTERS: tuple[str, ...] = (
-    "kind", "stride", "in_h", "in_w", "pad_t", "pad_b", "pad_l", "pad_r", "out_h", "out_w", "cin_groups",
-    "n_out", "in_signed", "out_bytes", "has_skip", "skip_signed", "skip_mult", "skip_shift", "lo", "hi",
-    "psum_in", "psum_out", "cat_groups", "in_rgb",
-)
 #: Beats of the input quantisation table a call with ``in_rgb`` reads after its weights (3 x 256 bytes).
 INPUT_TABLE_BEATS = 3 * 256 // 8
-KIND_CODES = {"conv3x3": 0, "dw3x3": 1, "pw1x1": 2, "resize": 3}
-#: Error bits of the kernel's return value.
-KERNEL_ERRORS = {1: "kind/stride/padding", 2: "shape", 4: "line buffer overflow", 8: "weight buffer overflow",
-                 16: "lane count"}
 _BEAT_DTYPE = np.dtype("<u8")
 
 

@@ -28,8 +28,8 @@ import os
 import sys
 from pathlib import Path
 
-from .codegen import write_if_changed
 from .boards import Board, UnknownBoardError, all_boards, get_board
+from .config import write_if_changed
 from .config import ConfigError, HwConfig, default_config, load_config
 
 

@@ -1,10 +1,12 @@
 // Minimal AXI-Stream side-channel packet for C simulation WITHOUT Xilinx tools
-// (pynq-depth).  Same field names as Vitis HLS's ap_axiu<D, U, TI, TD>, so the
-// kernel compiles unchanged against the real header.
+// (pynq-depth's own, built on Xilinx's ap_int.h found through pynq_depth/hls_types.py).
+// Same template and field names as Vitis HLS's ap_axiu<D, U, TI, TD>, so the
+// kernel compiles unchanged against the real header.  The kernel sets only data,
+// keep, strb and last (user/id/dest are zero-width in its pkt_t).
 #ifndef PD_CSIM_AP_AXI_SDATA_H
 #define PD_CSIM_AP_AXI_SDATA_H
 
-#include "ap_int.h"
+#include <ap_int.h>
 
 /// \brief One AXI4-Stream beat: data plus TKEEP/TSTRB/TUSER/TLAST/TID/TDEST.
 template <int D, int U, int TI, int TD> struct ap_axiu {

@@ -1,4 +1,5 @@
-// C test bench for conv_accel (Vitis HLS csim/cosim, or g++ with hls/csim_include).
+// C test bench for conv_accel (Vitis HLS csim/cosim, or g++ with hls/csim_include and Xilinx's ap_int.h:
+// host_tests/test_hls_csim.py, pynq_depth.backends.csim.include_flags).
 //
 // Usage: tb_conv_accel VECTOR_DIR [MAX_CASES]
 // VECTOR_DIR holds case_NNNN.bin files written by
@@ -17,13 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <exception>
 #include <vector>
 
 #include "conv_accel.h"
 
 namespace {
 
-const int N_REGS = 24;
+const int N_REGS = CONV_NUM_REGS;  ///< conv_commands.h (pynq_depth/commands.py)
 
 /// \brief Read exactly n bytes or fail.
 bool read_exact(FILE* f, void* dst, size_t n) { return fread(dst, 1, n, f) == n; }
@@ -57,17 +59,18 @@ int run_case(const char* path) {
             p.data = (unsigned long long)beats[i];
             p.keep = -1;
             p.strb = -1;
-            p.user = 0;
-            p.id = 0;
-            p.dest = 0;
             p.last = i == beats.size() - 1;
             (s ? sside : sin).write(p);
         }
     }
     const int32_t* r = regs;
-    unsigned status = conv_accel(sin, sside, sout, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                                 r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21],
-                                 r[22], r[23]);
+    unsigned status = 0;
+    try {
+        status = conv_accel(sin, sside, sout, CONV_REGISTER_ARGS(r));
+    } catch (const std::exception& e) {  // hls/csim_include's stream throws on underflow (hardware: a stall)
+        printf("%s: %s (the kernel reads more beats than the vector holds)\n", path, e.what());
+        return 1;
+    }
     if (status != 0) {
         printf("%s: kernel refused the call, status %u\n", path, status);
         return 1;

@@ -1,19 +1,23 @@
 """C-simulation backend: the HLS kernel's own C++, compiled with g++ and run through ctypes.
 
-``hls/conv_accel.cpp`` is compiled against the small stand-in headers in
-``hls/csim_include/`` (``ap_int``, ``hls::stream``, ``ap_axiu``) together with
-``hls/csim_api.cpp`` (a C ABI that plays the DMA engines) and the
-``conv_config.h`` generated from the hardware configuration (the sources are
-found by :func:`hls_dir`: the checkout's ``hls/`` or, installed, the package's
-``pynq_depth/hls/``).  The shared library is cached under
-``~/.cache/pynq-depth/csim/<hash>/`` (or ``$PYNQ_DEPTH_CACHE/csim``), never
-beside the sources, keyed by the sources, the configuration, the
-compiler and the flags, so it is rebuilt whenever any of them changes.
+``hls/conv_accel.cpp`` is compiled against Xilinx's own arbitrary-precision
+integers (``ap_int.h`` from the hls4ml wheel, :mod:`pynq_depth.hls_types`) and
+the project's minimal ``hls::stream`` / ``ap_axiu`` in ``hls/csim_include/``,
+together with ``hls/csim_api.cpp`` (a C ABI that plays the DMA engines) and the
+``conv_config.h`` / ``conv_commands.h`` generated from the configuration and the command format (the
+sources are found by :func:`hls_dir`: the checkout's ``hls/`` or, installed, the package's
+``pynq_depth/hls/``).  The shared library is cached under ``~/.cache/pynq-depth/csim/<hash>/`` (or
+``$PYNQ_DEPTH_CACHE/csim``), never beside the sources, keyed by the sources, the Xilinx headers, the
+configuration, the compiler and the flags, so it is rebuilt whenever any of
+them changes.  The compile command, with its include path, is written to
+``build.log`` beside the library (and printed with ``verbose=True``).
 
 Every layer is run through exactly the protocol of :mod:`pynq_depth.protocol`
 that the board driver uses: the same tiling plan, register values, 64-bit
 beats, beat counts and TLAST position; any deviation (a beat left unread, a
 read past the end, TLAST misplaced) raises :class:`~pynq_depth.protocol.ProtocolError`.
+A read of an empty stream stops the call at once (the hardware would stall
+there) and the error names the layer and the stream.
 
 With ``sanitize=True`` the library is built with
 ``-fsanitize=address,undefined`` (separate cache entry).  AddressSanitizer
@@ -34,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import protocol
-from ..codegen import config_header
+from .. import hls_types, protocol
+from ..codegen import commands_header, config_header
 from ..config import HwConfig
 from ..program import NUMPY_DTYPES, ConvCmd, HostCmd, Program
 from .base import BackendError, check_frame
@@ -43,9 +47,15 @@ from .kernel import KernelBackend
 
 #: Compiler flags of the simulation library (the brief's ``-O2 -fPIC -shared``).
 BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-std=c++14", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-label")
-SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined")
+#: AddressSanitizer + UBSan.  ``shift-base`` is left out: Xilinx's ``etc/ap_private.h`` sign-extends with
+#: ``((int64_t)VAL << k) >> k`` on negative values (defined from C++20, and what GCC does in C++14 too), so
+#: UBSan would stop in the vendor header on the first negative ``ap_int``; shift-exponent checks stay on.
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize=shift-base", "-fno-omit-frame-pointer",
+                  "-fno-sanitize-recover=undefined")
 _SOURCES = ("conv_accel.cpp", "csim_api.cpp")
-_HEADERS = ("conv_accel.h", "csim_include/ap_int.h", "csim_include/hls_stream.h", "csim_include/ap_axi_sdata.h")
+_HEADERS = ("conv_accel.h", "csim_include/hls_stream.h", "csim_include/ap_axi_sdata.h")
+#: Name of the build log written beside the cached library.
+BUILD_LOG = "build.log"
 _BUILD_LOCK = threading.Lock()
 
 
@@ -89,6 +99,26 @@ def _compiler() -> str:
     return cxx
 
 
+def ap_types_dir() -> Path:
+    """Xilinx's ``ap_int.h`` folder (:func:`pynq_depth.hls_types.ap_types_dir`), as a :class:`BuildError`."""
+    try:
+        return hls_types.ap_types_dir()
+    except hls_types.ApTypesMissing as exc:
+        raise BuildError(str(exc)) from None
+
+
+def include_flags(generated: str | Path, src: Path | None = None) -> list[str]:
+    """Include path of every C++ build of the kernel (library, test bench, ``-Werror`` check).
+
+    ``hls/csim_include`` (the project's ``hls_stream.h`` / ``ap_axi_sdata.h``) comes first, so
+    that hls4ml's own ``hls_stream.h`` (not Apache-licensed) is never picked; Xilinx's
+    ``ap_int.h`` folder is a system directory (``-isystem``: its own warnings are not ours);
+    then the folder of the generated headers and ``hls/``.
+    """
+    src = src or hls_dir()
+    return ["-I", str(src / "csim_include"), "-isystem", str(ap_types_dir()), "-I", str(generated), "-I", str(src)]
+
+
 def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[str, ...] = (),
                   verbose: bool = False) -> Path:
     """Compile (or find in the cache) the simulation library for a configuration.
@@ -107,6 +137,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
     cxx = _compiler()
     flags = BASE_FLAGS + (SANITIZE_FLAGS if sanitize else ()) + tuple(extra_flags)
     header = config_header(config)
+    cmd_header = commands_header()
     digest = hashlib.sha256()
     for name in _SOURCES + _HEADERS:
         path = src / name
@@ -114,8 +145,11 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
             raise BuildError(f"HLS source {path} missing: reinstall pynq-depth (the wheel ships them as "
                              f"pynq_depth/hls/) or set PYNQ_DEPTH_HLS_DIR to the hls/ folder of a checkout")
         digest.update(name.encode() + b"\0" + path.read_bytes())
+    ap_dir = ap_types_dir()
+    for path in hls_types.header_files(ap_dir):
+        digest.update(str(path.relative_to(ap_dir)).encode() + b"\0" + path.read_bytes())
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    digest.update(header.encode() + repr((cxx, version, flags)).encode())
+    digest.update(header.encode() + cmd_header.encode() + repr((cxx, version, flags, str(ap_dir))).encode())
     out_dir = cache_root() / digest.hexdigest()[:16]
     lib = out_dir / "libconv_csim.so"
     with _BUILD_LOCK:
@@ -124,16 +158,19 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "conv_config.h").write_text(header)
+            (out_dir / "conv_commands.h").write_text(cmd_header)
             fd, tmp = tempfile.mkstemp(prefix=".lib", suffix=".so", dir=out_dir)
         except OSError as exc:
             raise BuildError(f"cannot write the csim build cache {out_dir} ({exc.strerror or exc}); "
                              f"set PYNQ_DEPTH_CACHE to a writable folder") from None
         os.close(fd)
-        cmd = [cxx, *flags, "-I", str(src / "csim_include"), "-I", str(out_dir), "-I", str(src),
-               *(str(src / s) for s in _SOURCES), "-o", tmp]
+        cmd = [cxx, *flags, *include_flags(out_dir, src), *(str(src / s) for s in _SOURCES), "-o", tmp]
         if verbose:
+            print(f"Xilinx ap_int.h from {ap_dir}")
             print(" ".join(cmd))
         result = subprocess.run(cmd, capture_output=True, text=True)
+        (out_dir / BUILD_LOG).write_text(f"# Xilinx ap_int.h from {ap_dir}\n{' '.join(cmd)}\n"
+                                         f"# exit status {result.returncode}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:
             Path(tmp).unlink(missing_ok=True)
             errors = [line for line in result.stderr.splitlines() if "error" in line] or result.stderr.splitlines()
@@ -189,6 +226,8 @@ class CsimBackend(KernelBackend):
             lib.pd_conv_call.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_long,
                                          ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
             lib.pd_hw_id.restype = ctypes.c_char_p
+            lib.pd_last_error.restype = ctypes.c_char_p
+            lib.pd_last_error.argtypes = []
             hw_id = lib.pd_hw_id().decode()
             if hw_id != self.config.hw_id:
                 raise BuildError(f"{path} was built for {hw_id}, expected {self.config.hw_id}")
@@ -230,15 +269,18 @@ class CsimBackend(KernelBackend):
             raise protocol.ProtocolError(f"{where}: kernel refused the call (status {status}: {bits}); "
                                          f"registers {regs}")
         produced, left, underflows, first_last, n_last, _, side_left, side_under = (int(v) for v in info)
+        if underflows or side_under:  # the call stopped there: nothing else about it is meaningful
+            name, sent = ("side", side.size) if side_under else ("in", stream.size)
+            raise protocol.ProtocolError(
+                f"{where}: stream underflow on `{name}`: the kernel reads past the end of the {sent} beats sent "
+                f"({lib.pd_last_error().decode()}; the hardware would stall here)")
         problems = []
         if produced != n_out_beats:
             problems.append(f"{produced} output beats, expected {n_out_beats}")
-        if left or underflows:
-            problems.append(f"input stream: {left} beats unread, {underflows} reads past the end "
-                            f"({stream.size} sent)")
-        if side_left or side_under:
-            problems.append(f"side stream: {side_left} beats unread, {side_under} reads past the end "
-                            f"({side.size} sent)")
+        if left:
+            problems.append(f"input stream `in`: {left} beats unread ({stream.size} sent)")
+        if side_left:
+            problems.append(f"side stream `side`: {side_left} beats unread ({side.size} sent)")
         if n_last != 1 or first_last != n_out_beats - 1:
             problems.append(f"TLAST on {n_last} beats, first at {first_last}, expected only at {n_out_beats - 1}")
         if problems:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .. import protocol
 from ..boards import Board
-from ..codegen import PARAM_BEATS_PER_LANE, geometry
+from ..geometry import PARAM_BEATS_PER_LANE, geometry
 from ..config import HwConfig
 from ..program import ConvCmd
 

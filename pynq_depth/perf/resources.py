@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..boards import Board
-from ..codegen import LB_BANKS, LB_ROWS, geometry
+from ..geometry import LB_BANKS, LB_ROWS, geometry
 from ..config import HwConfig
 from .cycles import SHIPPED, Variant, variant_config
 
