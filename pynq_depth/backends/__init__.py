@@ -51,7 +51,13 @@ def _csim_available(config: HwConfig) -> tuple[bool, str]:
 
     if not (hls_dir() / "conv_accel.cpp").is_file():
         return False, f"HLS sources not found in {hls_dir()} (set PYNQ_DEPTH_HLS_DIR)"
-    return True, f"{cxx} and the HLS sources in {hls_dir()}"
+    from ..hls_types import ApTypesMissing, ap_types_dir
+
+    try:
+        ap_dir = ap_types_dir()
+    except ApTypesMissing as exc:
+        return False, str(exc)
+    return True, f"{cxx}, the HLS sources in {hls_dir()} and Xilinx's ap_int.h in {ap_dir}"
 
 
 def _fpga_available(config: HwConfig) -> tuple[bool, str]:
