@@ -74,9 +74,12 @@ setup(
         # Host tooling: float model, quantiser, training. Not installable on a PYNQ-Z2 (armv7l).
         "torch": ["torch>=2.1"],
         "board": ["pynq>=3.0"],
+        # C simulation (--backend csim/sim): Xilinx's ap_int.h headers ship in the hls4ml wheel (Apache-2.0);
+        # its own dependencies are small (h5py, pyyaml, quantizers, pydigitalwavetools).
+        "csim": ["hls4ml==1.3.0"],
         # setuptools >= 70.1 builds wheels by itself: test_install.py installs the checkout offline.
         "test": ["pytest>=7", "hypothesis>=6.80", "scikit-image>=0.21", "nbclient>=0.7", "nbformat>=5.7",
-                 "ipykernel>=6.0", "setuptools>=70.1"],
+                 "ipykernel>=6.0", "setuptools>=70.1", "hls4ml==1.3.0"],
     },
     cmdclass={"build_py": BuildPyWithHls},
     entry_points={

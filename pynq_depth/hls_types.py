@@ -5,10 +5,10 @@ every shift, sign extension, truncation and overflow rule the simulation sees is
 the one Vitis HLS synthesises.  Xilinx publishes those headers under Apache-2.0;
 the ``hls4ml`` wheel on PyPI ships a copy under ``hls4ml/templates/vivado/ap_types/``
 (``ap_int.h``, ``ap_int_base.h``, ``ap_int_ref.h``, ``etc/ap_private.h``, ...).
-It is installed without its dependencies (none of them is needed: only header
-files are used, and ``hls4ml`` itself is never imported)::
-
-    python -m pip install --no-deps "hls4ml==1.3.0"
+It comes with the ``csim`` and ``test`` extras (``pip install "pynq-depth[csim]"``;
+its own dependencies are small: h5py, pyyaml, quantizers, pydigitalwavetools).
+Only header files are used; ``hls4ml`` itself is never imported, so
+``python -m pip install --no-deps "hls4ml==1.3.0"`` is enough too.
 
 Only the Apache-2.0 integer headers are used.  That folder's ``hls_stream.h``
 carries a proprietary notice, so the project keeps its own ``hls/csim_include/``
@@ -26,8 +26,8 @@ from pathlib import Path
 
 #: The pinned distribution that provides the headers.
 HLS4ML_REQUIREMENT = "hls4ml==1.3.0"
-#: How to install it (no dependencies: only its header files are used).
-PIP_COMMAND = f'python -m pip install --no-deps "{HLS4ML_REQUIREMENT}"'
+#: How to install it.
+PIP_COMMAND = f'python -m pip install "{HLS4ML_REQUIREMENT}"  (or: pip install "pynq-depth[csim]")'
 #: Folder of the headers inside the hls4ml package.
 AP_TYPES_SUBDIR = Path("templates") / "vivado" / "ap_types"
 #: Headers the kernel needs from that folder (``ap_int.h`` includes the others).
