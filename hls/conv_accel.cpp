@@ -62,7 +62,10 @@ struct rs_row_t {
 };
 
 typedef act_t lbuf_t[CONV_LB_ROWS][BANKS][LB_WORDS][PE_IN];
-typedef ap_int<8> lut_t[3][256];  ///< input quantisation table: channel, byte value -> int8
+const int LUT_WORDS = 256 / BEAT_BYTES;  ///< beats of one colour channel's quantisation table
+/// Input quantisation table, as streamed: channel c, byte value v -> int8 in word v / 8, byte v % 8
+/// (one write per beat while loading, one read per channel per pixel).
+typedef beat_t lut_t[3][LUT_WORDS];
 
 /// Unpacker of the raw RGB frame (in_rgb): a continuous byte stream, 3 bytes per pixel.
 struct rgb_state_t {
@@ -158,14 +161,16 @@ WEIGHT_BEATS:
 }
 /// \brief Read the input quantisation table (in_rgb): 3 x 32 beats, channel c byte v in beat c*32 + v/8, lane v%8.
 void read_lut(hls::stream<pkt_t>& in, lut_t lut) {
+    unsigned c = 0, w = 0;
 LUT_BEATS:
-    for (unsigned i = 0; i < 3 * 256 / BEAT_BYTES; i++) {
+    for (unsigned i = 0; i < 3 * LUT_WORDS; i++) {
 #pragma HLS PIPELINE II = 1
-        beat_t beat = in.read().data;
-    LUT_BYTES:
-        for (int q = 0; q < BEAT_BYTES; q++) {
-            lut[i / (256 / BEAT_BYTES)][(i % (256 / BEAT_BYTES)) * BEAT_BYTES + q] =
-                (ap_int<8>)beat.range(8 * q + 7, 8 * q);
+        lut[c][w] = in.read().data;  // the beat as it is: one write per cycle
+        if (w == LUT_WORDS - 1) {
+            w = 0;
+            c++;
+        } else {
+            w++;
         }
     }
 }
@@ -188,7 +193,9 @@ RGB_LANES:
         ap_uint<8> value = idx < (unsigned)BEAT_BYTES ? (ap_uint<8>)st.cur.range(8 * idx + 7, 8 * idx)
                                                       : (ap_uint<8>)next.range(8 * (idx - BEAT_BYTES) + 7,
                                                                                8 * (idx - BEAT_BYTES));
-        beat.range(8 * c + 7, 8 * c) = (ap_uint<8>)lut[c][value];
+        const beat_t word = lut[c][value / BEAT_BYTES];  // one read of channel c's table
+        const unsigned lane = value % BEAT_BYTES;
+        beat.range(8 * c + 7, 8 * c) = (ap_uint<8>)word.range(8 * lane + 7, 8 * lane);
     }
     if (fetch) {
         st.cur = next;
@@ -441,7 +448,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
     prm_t prm;
 #pragma HLS ARRAY_PARTITION variable = prm dim = 1 type = complete
 #pragma HLS BIND_STORAGE variable = prm type = ram_1p impl = lutram
-    // Input quantisation table (in_rgb): one 256 x 8-bit LUTRAM per colour channel (~3 x 32 LUTs).
+    // Input quantisation table (in_rgb): one 32 x 64-bit LUTRAM per colour channel (~3 x 32 LUTs).
     lut_t lut;
 #pragma HLS ARRAY_PARTITION variable = lut dim = 1 type = complete
 #pragma HLS BIND_STORAGE variable = lut type = ram_1p impl = lutram
