@@ -527,7 +527,7 @@ unsigned conv_accel(hls::stream<pkt_t>& in, hls::stream<pkt_t>& side, hls::strea
     unsigned steps = macs;  // pipeline iterations per (pixel, block)
     if (pin_full + skin_full > steps) steps = pin_full + skin_full;
     if (out_full > steps) steps = out_full;
-    const unsigned out_lanes = BEAT_BYTES / out_bytes;
+    const unsigned out_lanes = out_bytes == 2 ? BEAT_BYTES / 2 : BEAT_BYTES;  // results per output beat (no divider)
     // + one block time to drain the row's last block
     const unsigned row_iters = ctl_mul<CONV_BITS_PADDED_W + CONV_BITS_BLOCKS, CONV_BITS_STEPS>(
         ctl_mul<CONV_BITS_PADDED_W, CONV_BITS_BLOCKS>(out_w, nb) + 1, steps);
