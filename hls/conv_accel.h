@@ -94,7 +94,7 @@ typedef ap_int<8> wgt_t;                         ///< int8 weight
 typedef ap_int<9> act_t;                         ///< int8 or uint8 activation, sign-extended
 typedef ap_int<CONV_ACC_BITS> acc_t;             ///< 32-bit accumulator (exact per arith.py)
 typedef ap_int<48> wide_t;                       ///< requantisation products: |acc*mult| < 2**46
-typedef ap_uint<16> mult_t;                      ///< requantisation multiplier (< 2**15)
+typedef ap_uint<CONV_MULT_BITS> mult_t;          ///< requantisation / residual multiplier (< 2**15)
 typedef ap_uint<6> shift_t;                      ///< requantisation shift (1..46)
 
 // Layer kinds (CONV_KIND_*) and error bits (CONV_ERR_*): conv_commands.h.

@@ -17,7 +17,7 @@ from numpy.testing import assert_array_equal
 
 from pynq_depth.config import HwConfig, default_config
 from pynq_depth.backends.emulator import Emulator
-from pynq_depth.program import (ConvCmd, HostCmd, Program, WeightsError, load_program, validate_program)
+from pynq_depth.program import (ConvCmd, Program, WeightsError, load_program, validate_program)
 
 from conftest import build_tiny_program
 

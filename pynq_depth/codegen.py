@@ -23,7 +23,15 @@ from pathlib import Path
 
 from . import commands
 from .config import ConfigError, HwConfig, default_config, load_config, write_if_changed
-from .geometry import LB_BANKS, LB_ROWS, PARAM_BEATS_PER_LANE, KernelGeometry, geometry  # noqa: F401 (re-exported)
+from .geometry import (  # noqa: F401 (re-exported)
+    LB_BANKS,
+    LB_ROWS,
+    PARAM_BEATS_PER_LANE,
+    KernelGeometry,
+    control_widths,
+    geometry,
+    loop_bounds,
+)
 
 def config_header(config: HwConfig | None = None) -> str:
     """Text of ``conv_config.h`` (C macros for the kernel)."""
@@ -55,9 +63,14 @@ def config_header(config: HwConfig | None = None) -> str:
         f"#define CONV_ACC_BITS {int(a['acc_bits'])}",
         f"#define CONV_MULT_BITS {int(a['mult_bits'])}",
         f"#define CONV_MAX_SHIFT {int(a['max_shift'])}",
-        "#endif",
-        "",
+        "// Trip counts (min, max) of the variable-bound loops over every call the kernel accepts",
+        "// (pynq_depth.geometry.loop_bounds; frames assumed no taller than CONV_MAX_WIDTH).",
     ]
+    for label, (lo, hi) in loop_bounds(config).as_dict().items():
+        lines += [f"#define CONV_TRIP_{label}_MIN {lo}", f"#define CONV_TRIP_{label}_MAX {hi}"]
+    lines.append("// Bits of the control values once the register checks passed (pynq_depth.geometry.control_widths).")
+    lines += [f"#define CONV_BITS_{name} {width}" for name, width in control_widths(config).items()]
+    lines += ["#endif", ""]
     return "\n".join(lines)
 
 

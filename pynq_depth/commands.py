@@ -11,9 +11,9 @@ test bench.  ``host_tests/test_hls_sources.py`` proves the kernel's hand-written
 top signature equals this list.
 
 Every argument is a 32-bit AXI-Lite register (``unsigned``, or ``int`` when
-signed); :attr:`Register.bits` is the width of the values a valid command holds
-(the kernel narrows ``skip_mult`` to it; the other registers are range-checked
-by the kernel at full width).
+signed); :attr:`Register.bits` is the width of the values a valid command holds.
+The kernel refuses a call with a wider value before anything else
+(``CONV_ERR_RANGE``), so that its datapath and control products can be narrow.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ ERROR_BITS: tuple[ErrorBit, ...] = (
     ErrorBit("LINEBUF", 4, "line buffer overflow", "padded row does not fit the line buffer"),
     ErrorBit("WEIGHTS", 8, "weight buffer overflow", "weights of the call do not fit the weight buffer"),
     ErrorBit("LANES", 16, "lane count", "n_out outside 1..CONV_MAX_OUT or cin_groups inconsistent"),
+    ErrorBit("RANGE", 32, "register out of range", "a register holds more bits than its width (checked first, alone)"),
 )
 #: Error bit -> text (what :class:`~pynq_depth.protocol.ProtocolError` messages say).
 KERNEL_ERRORS: dict[int, str] = {e.bit: e.text for e in ERROR_BITS}
@@ -147,6 +148,13 @@ def commands_header() -> str:
     lines += ["};", "", "/// Error bits of the return value (the call was refused: no beat read or written).", "enum {"]
     lines += [f"    CONV_ERR_{e.name} = {e.bit},  ///< {e.doc}" for e in ERROR_BITS]
     lines += ["};", ""]
+    checks = " || ".join(f"({r.name} < {r.lo} || {r.name} > {r.hi})" if r.signed else f"({r.name} >> {r.bits}) != 0"
+                         for r in REGISTER_SPECS)
+    lines += [
+        "/// True when a register argument of conv_accel holds more bits than its width (then CONV_ERR_RANGE).",
+        f"#define CONV_REGISTERS_OUT_OF_RANGE ({checks})",
+        "",
+    ]
     types = ", ".join(r.c_type for r in REGISTER_SPECS)
     args = ", ".join(f"({r.c_type})(r)[CONV_REG_{r.name.upper()}]" for r in REGISTER_SPECS)
     lines += [

@@ -103,3 +103,100 @@ def geometry(config: HwConfig | None = None) -> KernelGeometry:
     return KernelGeometry(pe_in=pe_in, pe_out=pe_out, beat_bits=beat_bits, beat_bytes=beat_bits // 8,
                           wbuf_words=wbuf_words, lb_row_words=lb_row_words, max_width=config.max_width,
                           max_channels=config.max_channels)
+
+
+def bits(n: int) -> int:
+    """Bits of an unsigned value up to ``n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+@dataclass(frozen=True)
+class LoopBounds:
+    """Smallest and largest trip count of every variable-bound loop of ``hls/conv_accel.cpp``.
+
+    Derived from the buffer sizes over every call the kernel's register checks accept
+    (they are the ``LOOP_TRIPCOUNT`` pragmas, through ``conv_config.h``), so that a
+    Vitis HLS latency report is not optimistic.  Frame height is not limited by the
+    buffers (rows are streamed): ``OUT_ROWS``, ``RS_ROWS``, ``RS_LOAD`` and ``RS_DROP``
+    assume frames no taller than :attr:`KernelGeometry.max_width`.  Each entry is
+    ``(min, max)``.
+    """
+
+    params: tuple[int, int]
+    weight_beats: tuple[int, int]
+    row_beats: tuple[int, int]
+    out_rows: tuple[int, int]
+    load_rows: tuple[int, int]
+    pixel_pipe: tuple[int, int]
+    rs_tables: tuple[int, int]
+    rs_rows: tuple[int, int]
+    rs_load: tuple[int, int]
+    rs_pixels: tuple[int, int]
+    rs_drop: tuple[int, int]
+
+    def as_dict(self) -> dict[str, tuple[int, int]]:
+        """Loop label (upper case, as in the C++) -> (min, max)."""
+        return {name.upper(): getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def pipeline_steps(g: KernelGeometry, lanes: int, macs: int) -> int:
+    """Largest ``PIXEL_PIPE`` steps per (pixel, block): MAC steps or the block's side/output beats.
+
+    With every option on (partial sums in and out, residual, int16 results), as the
+    kernel's ``steps`` computes them for a full block of ``lanes`` lanes.
+    """
+    psum_per_beat = g.beat_bits // 32
+    side = lanes // psum_per_beat + lanes // g.beat_bytes
+    out = max(lanes // psum_per_beat, lanes * 2 // g.beat_bytes)
+    return max(macs, side, out)
+
+
+def loop_bounds(config: HwConfig | None = None) -> LoopBounds:
+    """The :class:`LoopBounds` of a configuration (exhaustive over channel groups; cheap)."""
+    g = geometry(config)
+    lbw = g.lb_bank_words
+    max_padded = g.max_width + 2
+    row_beats = 0
+    pixel = 0
+    for cg in range(1, lbw + 1):
+        padded = min(max_padded, LB_BANKS * (lbw // cg))  # ceil(padded / 3) * cg <= lb_bank_words
+        row_beats = max(row_beats, padded * cg, min(g.max_width, padded) * cg)
+        for k, dw in ((3, False), (1, False), (3, True)):
+            out_w = padded - k + 1
+            if out_w < 1:
+                continue
+            if dw:
+                lanes, nb, macs = g.pe_in, cg, 1  # depthwise: one block per channel group
+                if cg > min(g.max_out // g.pe_in, g.wbuf_words):
+                    continue
+            else:
+                lanes, macs = g.pe_out, k * k * cg
+                nb = min(g.max_out // g.pe_out, g.wbuf_words // macs)
+                if nb < 1:
+                    continue
+            pixel = max(pixel, (out_w * nb + 1) * pipeline_steps(g, lanes, macs))
+    dw_words = min(g.wbuf_words, g.max_out // g.pe_in)
+    weight_beats = max(g.wbuf_words * g.pe_out, 9 * dw_words)
+    height = g.max_width
+    return LoopBounds(
+        params=(1, g.max_out), weight_beats=(9, weight_beats), row_beats=(1, row_beats),
+        out_rows=(1, height), load_rows=(1, 3), pixel_pipe=(2, pixel),
+        rs_tables=(2, 2 * g.max_width), rs_rows=(1, g.max_width), rs_load=(0, height),
+        rs_pixels=(1, g.max_width * lbw), rs_drop=(0, height))
+
+
+def control_widths(config: HwConfig | None = None) -> dict[str, int]:
+    """Bit widths of the kernel's control values once its register checks passed.
+
+    They size the operands of its few run-time products (``ctl_mul`` in the C++), so
+    that each fits one DSP48 and narrowing never drops a bit.
+
+    ``PADDED_W``: a padded row's pixels (``max_width + 2``); ``GROUPS``: channel groups of a
+    call (at most the words of a line-buffer bank); ``BLOCKS``: output blocks of a call;
+    ``STEPS``: ``PIXEL_PIPE`` steps per (pixel, block); ``COL``: a resize source column.
+    """
+    g = geometry(config)
+    blocks = max(g.max_out // g.pe_out, g.max_out // g.pe_in)
+    steps = max(pipeline_steps(g, g.pe_out, 9 * g.lb_bank_words), pipeline_steps(g, g.pe_in, 1))
+    return {"PADDED_W": bits(g.max_width + 2), "GROUPS": bits(g.lb_bank_words), "BLOCKS": bits(blocks),
+            "STEPS": bits(steps), "COL": bits(g.max_width - 1), "WIDTH": bits(g.max_width)}

@@ -64,19 +64,25 @@ from .network import (
                       SIDE_TRANSFERS_PER_SIDE_CALL,
                       LayerSpec,
                       call_overhead_us,
-    call_transfers,
+                      call_transfers,
                       dummy_command,
                       fused_concat_layers,
                       network_layers,
                       register_writes,
 )
 from .report import format_table, plot
-from .resources import estimate_resources
+from .resources import (
+                      CONTROL_PRODUCTS,
+                      RESIZE_PRODUCTS_PER_LANE,
+                      dsp48_per_product,
+                      estimate_resources,
+                      format_resources,
+)
 from .whatif import format_what_if, what_if, what_if_variants
 
 __all__ = ["Board", "UnknownBoardError", "board_names", "detect_board", "get_board", "IDEAL_TIMING", "SHIPPED",
            "CallCost", "KernelTiming", "Variant", "call_cost", "call_cycles", "pixel_steps", "resize_cycles",
            "measure_host_seconds", "LayerReport", "Report", "model", "DMA_TRANSFERS_PER_CALL", "REGISTERS_PER_CALL",
            "SIDE_TRANSFERS_PER_SIDE_CALL", "LayerSpec", "call_overhead_us", "call_transfers", "dummy_command", "fused_concat_layers",
-           "network_layers", "register_writes", "format_table", "plot", "estimate_resources", "format_what_if",
+           "network_layers", "register_writes", "format_table", "plot", "estimate_resources", "format_resources", "dsp48_per_product", "CONTROL_PRODUCTS", "RESIZE_PRODUCTS_PER_LANE", "format_what_if",
            "what_if", "what_if_variants"]

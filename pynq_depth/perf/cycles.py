@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from .. import protocol
 from ..boards import Board
-from ..geometry import PARAM_BEATS_PER_LANE, geometry
 from ..config import HwConfig
+from ..geometry import PARAM_BEATS_PER_LANE, geometry
 from ..program import ConvCmd
 
 

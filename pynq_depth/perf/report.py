@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .model import Report
+from .resources import format_resources
 
 
 def format_table(report: Report, measured: bool = False) -> str:
@@ -46,10 +47,7 @@ def format_table(report: Report, measured: bool = False) -> str:
     lines.append("  accelerator compute {accel_compute:.1f} ms + DMA stall {accel_dma_stall:.1f} ms, processor: "
                  "stream packing {cpu_stream_packing:.1f} ms + resize/concat {cpu_resize_concat:.1f} ms, "
                  "driver overhead {driver_overhead:.1f} ms".format(**b))
-    r = report.resources
-    flag = "  OVER BUDGET: " + ", ".join(r["over_budget"]) if r["over_budget"] else ""
-    lines.append(f"resources (estimate): DSP {r['dsp']} / {r['dsp_budget']}, BRAM36 {r['bram36']} / "
-                 f"{r['bram36_budget']}{flag}")
+    lines.append(format_resources(report.resources))
     a = d["assumptions"]
     lines.append(f"assumptions: processor work measured on this host x {a['cpu_factor']:g} (cpu_factor), "
                  f"driver {a['call_overhead_us']:.0f} us per call + {a['register_write_us']:g} us per register "
