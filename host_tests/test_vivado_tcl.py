@@ -132,7 +132,7 @@ def test_other_boards_get_their_part_and_their_own_hw_id(board):
         assert eff.hw_id != config.hw_id    # but no bitstream is mistaken for another board's
 
 
-def test_one_board_table_for_vivado_and_the_performance_model():
+def test_one_board_table_for_vivado_and_the_performance_model(tmp_path):
     """The Vivado build and the performance model read the same table; a configuration names only its
     board, and a stray target.part that disagrees with the table is refused."""
     from pynq_depth import perf
@@ -146,13 +146,10 @@ def test_one_board_table_for_vivado_and_the_performance_model():
     assert default_config().part == BOARDS[default_config().board].part == "xc7z020clg400-1"
     raw = json.loads(json.dumps(default_config().raw))
     raw["target"]["part"] = "xczu7ev-ffvc1156-2-e"
-    path = REPO / "host_tests" / "_stray_part.json"
-    try:
-        path.write_text(json.dumps(raw))
-        with pytest.raises(ConfigError, match="not the pynq-z2 part"):
-            load_config(path)
-    finally:
-        path.unlink(missing_ok=True)
+    path = tmp_path / "stray_part.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match="not the pynq-z2 part"):
+        load_config(path)
 
 
 def test_unknown_board_and_bad_dma_width_are_refused():

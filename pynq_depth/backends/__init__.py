@@ -27,8 +27,6 @@ is opened, so ``import pynq_depth`` stays free of side effects.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -44,10 +42,12 @@ def _always(config: HwConfig) -> tuple[bool, str]:
 
 
 def _csim_available(config: HwConfig) -> tuple[bool, str]:
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        return False, f"no C++ compiler ({cxx!r} not found; set CXX)"
-    from .csim import hls_dir
+    from .csim import BuildError, find_compiler, hls_dir
+
+    try:
+        cxx = find_compiler()
+    except BuildError as exc:
+        return False, str(exc)
 
     if not (hls_dir() / "conv_accel.cpp").is_file():
         return False, f"HLS sources not found in {hls_dir()} (set PYNQ_DEPTH_HLS_DIR)"

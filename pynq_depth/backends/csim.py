@@ -92,7 +92,8 @@ def cache_root() -> Path:
     return base / "csim"
 
 
-def _compiler() -> str:
+def find_compiler() -> str:
+    """The C++ compiler (`$CXX`, default g++); :class:`BuildError` when it is not on the PATH."""
     cxx = os.environ.get("CXX", "g++")
     if shutil.which(cxx) is None:
         raise BuildError(f"C++ compiler {cxx!r} not found (set CXX)")
@@ -134,7 +135,7 @@ def build_library(config: HwConfig, sanitize: bool = False, extra_flags: tuple[s
         With the compiler's output when compilation fails.
     """
     src = hls_dir()
-    cxx = _compiler()
+    cxx = find_compiler()
     flags = BASE_FLAGS + (SANITIZE_FLAGS if sanitize else ()) + tuple(extra_flags)
     header = config_header(config)
     cmd_header = commands_header()
