@@ -13,6 +13,7 @@ Needs torch (host tooling); the result loads and runs without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -106,6 +107,79 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
     return maxima
 
 
+def activation_histograms(model: DepthModel, images: list[np.ndarray], maxima: dict[str, np.ndarray],
+                          bins: int = 1024, batch_size: int = 4) -> dict[str, np.ndarray]:
+    """Per-channel histograms of |value| of every tensor over [0, channel maximum], for :func:`mse_clip`.
+
+    Parameters
+    ----------
+    model : DepthModel
+        Float model.
+    images : list of uint8 (H, W, 3)
+        The calibration images :func:`calibrate` saw (so no value exceeds its channel's maximum).
+    maxima : dict
+        :func:`calibrate`'s per-channel maxima.
+    bins : int
+        Bins per channel.
+
+    Returns
+    -------
+    dict of str to ndarray of int64, shape (C, bins)
+    """
+    model.eval()
+    counts: dict[str, torch.Tensor] = {}
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.stack([normalize(img) for img in images[start:start + batch_size]]))
+        with torch.no_grad():
+            outputs = model(x.permute(0, 3, 1, 2).float(), return_all=True)
+            for name, value in outputs.items():
+                channels = value.shape[1]
+                top = torch.from_numpy(np.maximum(np.asarray(maxima[name], np.float64), 1e-12)).float()
+                top = torch.broadcast_to(top, (channels,)).view(1, channels, 1, 1)
+                index = (value.abs() / top * bins).long().clamp_(0, bins - 1)
+                index += (torch.arange(channels) * bins).view(1, channels, 1, 1)
+                hist = torch.bincount(index.flatten(), minlength=channels * bins).view(channels, bins)
+                counts[name] = counts[name] + hist if name in counts else hist
+    return {name: hist.numpy().astype(np.int64) for name, hist in counts.items()}
+
+
+def mse_clip(hist: np.ndarray, maximum: np.ndarray, levels: int, outlier_weight: float = 1.0) -> np.ndarray:
+    """Per-channel clipping bound that minimises the expected squared quantisation error.
+
+    Quantising |x| <= c with ``levels`` steps costs (c / levels)**2 / 12 per value
+    (uniform rounding noise), and each value beyond c costs (|x| - c)**2.  Every
+    bin edge from 1/8 of the maximum up to the maximum is a candidate; the best one
+    per channel is returned (the maximum itself when clipping does not pay).
+
+    Parameters
+    ----------
+    hist : ndarray, shape (C, bins)
+        :func:`activation_histograms` counts of one tensor.
+    maximum : ndarray, shape (C,) or scalar
+        The channel maxima the histograms span.
+    levels : int
+        Quantisation steps between 0 and the bound (255 for uint8, 127 for int8).
+    outlier_weight : float
+        Weight of the clipping error against the rounding error (> 1 clips less).
+    """
+    channels, bins = hist.shape
+    top = np.broadcast_to(np.asarray(maximum, np.float64), (channels,))
+    centres = (np.arange(bins) + 0.5) / bins                      # in units of the channel maximum
+    n = hist.astype(np.float64)
+    # Suffix sums over bins above each candidate edge k/bins: count, sum x, sum x^2.
+    def suffix(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.cumsum(a[:, ::-1], axis=1)[:, ::-1], np.zeros((channels, 1))], axis=1)
+
+    above_n, above_x, above_x2 = suffix(n), suffix(n * centres), suffix(n * centres ** 2)
+    edges = np.arange(bins + 1) / bins
+    clip_err = above_x2 - 2 * edges * above_x + edges ** 2 * above_n
+    round_err = (edges / levels) ** 2 / 12.0 * (n.sum(axis=1, keepdims=True) - above_n)
+    cost = round_err + outlier_weight * clip_err
+    cost[:, : max(1, bins // 8)] = np.inf
+    best = np.argmin(cost, axis=1)
+    return edges[best] * top
+
+
 def depthwise_moments(model: DepthModel, images: list[np.ndarray], batch_size: int = 4) -> dict[str, np.ndarray]:
     """Second moments of every depthwise layer's 3x3 input windows, per channel: (C, 9, 9) by layer output.
 
@@ -133,6 +207,84 @@ def depthwise_moments(model: DepthModel, images: list[np.ndarray], batch_size: i
                 sums[node.output] = sums.get(node.output, 0) + moment
                 counts[node.output] = counts.get(node.output, 0) + n * cols.shape[-1]
     return {name: sums[name] / counts[name] for name in sums}
+
+
+#: Largest weight row (k * k * Cin) that :func:`round_weights_gptq` handles; wider layers round to nearest.
+GPTQ_MAX_ROW = 4096
+
+
+def input_moments(model: DepthModel, images: list[np.ndarray], batch_size: int = 4,
+                  max_row: int = GPTQ_MAX_ROW) -> dict[str, np.ndarray]:
+    """E[x x^T] of every pointwise and standard conv's input vectors, in the accelerator's weight order.
+
+    x is a layer's receptive field at one output position (Cin values for a 1x1
+    conv; 3 x 3 x Cin, tap-major as the weights are stored, for a 3x3 conv), taken
+    from the float model on the calibration images.  Keyed by layer output; layers
+    with more than ``max_row`` weights per output channel are left out.
+    """
+    import torch.nn.functional as F
+
+    model.eval()
+    hw = tuple(images[0].shape[:2])
+    nodes = [n for n in model.graph(hw) if n.op == "conv" and n.kind in ("pw1x1", "conv3x3")  # type: ignore[arg-type]
+             and n.cin * (9 if n.kind == "conv3x3" else 1) <= max_row]
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.stack([normalize(img) for img in images[start:start + batch_size]]))
+        with torch.no_grad():
+            outputs = model(x.permute(0, 3, 1, 2).float(), return_all=True)
+            for node in nodes:
+                src = outputs[node.inputs[0]].double()
+                if node.kind == "pw1x1":
+                    cols = src.permute(0, 2, 3, 1).reshape(-1, node.cin)
+                else:
+                    unfolded = F.unfold(src, 3, padding=node.pad, stride=node.stride)      # (N, Cin*9, L)
+                    n, _, positions = unfolded.shape
+                    # unfold orders (Cin, tap); the accelerator stores weights as (tap, Cin)
+                    cols = unfolded.view(n, node.cin, 9, positions).permute(0, 3, 2, 1).reshape(-1, 9 * node.cin)
+                moment = cols.T @ cols
+                sums[node.output] = sums[node.output] + moment if node.output in sums else moment
+                counts[node.output] = counts.get(node.output, 0) + cols.shape[0]
+    return {name: (sums[name] / counts[name]).numpy() for name in sums}
+
+
+def round_weights_gptq(values: np.ndarray, moments: np.ndarray, damping: float = 0.01) -> np.ndarray:
+    """Round weight rows (in int8 steps) one column at a time, moving each rounding error onto later columns.
+
+    Minimises the mean squared change of every output, (q - w)^T M (q - w) with
+    M = E[x x^T] of the layer's input (:func:`input_moments`), approximately: each
+    column is rounded, and its error is compensated on the columns not yet rounded
+    through the inverse of M (Frantar et al. 2023, "GPTQ", the optimal-brain-
+    quantisation update).  Per-channel activation scales fold into the next layer's
+    weights and make a weak channel's weights small; this keeps their rounding from
+    costing the layer its accuracy.
+
+    Parameters
+    ----------
+    values : ndarray, shape (Cout, K)
+        Weights divided by their per-output-channel step (so int8 is [-127, 127]).
+    moments : ndarray, shape (K, K)
+        Second moments of the inputs the weights multiply, in the same units as the integer inputs.
+    damping : float
+        Added to M's diagonal, relative to its mean, to keep the inverse well conditioned.
+    """
+    weights = values.astype(np.float64).copy()
+    hessian = moments.astype(np.float64).copy()
+    dead = np.diag(hessian) <= 0
+    hessian[dead, dead] = 1.0
+    weights[:, dead] = 0.0
+    hessian[np.diag_indices_from(hessian)] += damping * np.mean(np.diag(hessian))
+    # Upper Cholesky factor of the inverse: row i holds the update of the later columns for column i's error.
+    inverse = np.linalg.inv(hessian)
+    upper = np.linalg.cholesky(inverse[::-1, ::-1])[::-1, ::-1].T
+    quantized = np.zeros_like(weights)
+    for column in range(weights.shape[1]):
+        q = np.clip(np.round(weights[:, column]), -127, 127)
+        quantized[:, column] = q
+        error = (weights[:, column] - q) / upper[column, column]
+        weights[:, column + 1:] -= np.outer(error, upper[column, column + 1:])
+    return quantized.astype(np.int8)
 
 
 #: Every way of rounding a 3x3 kernel's 9 values down (0) or up (1).
@@ -183,9 +335,57 @@ def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
     return effective, np.where(flat > 0, flat / 127.0, out_scale / 256.0)
 
 
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Choices of :func:`quantize_model` (all free in hardware; the defaults are the measured best).
+
+    Attributes
+    ----------
+    per_channel_relu6 : bool
+        A scale per channel for ReLU6 outputs (else one per layer, set by its largest channel).
+    per_channel_residual : bool
+        A scale per channel, shared along each residual chain, for tensors that take part in residual adds
+        (else one per tensor).
+    """
+
+    per_channel_relu6: bool = True
+    per_channel_residual: bool = True
+    relu6_spread: float = 1.0
+
+
+def _residual_chain_scales(graph: list[Node], maxima: dict[str, np.ndarray], q8: int) -> dict[str, np.ndarray]:
+    """One per-channel int8 scale for every tensor of each residual chain: the channel's maximum over the chain.
+
+    Tensors linked by a residual add (skip input and the output it is added to) form a chain; a shared
+    per-channel scale makes every skip multiplier exactly 1, which the hardware's single skip multiplier
+    per layer can express.
+    """
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    for node in graph:
+        if node.residual is not None:
+            parent[root(node.output)] = root(node.residual)
+            parent.setdefault(node.residual, node.residual)
+    chains: dict[str, list[str]] = {}
+    for name in parent:
+        chains.setdefault(root(name), []).append(name)
+    scales = {}
+    for members in chains.values():
+        top = np.max([np.asarray(maxima[name], dtype=np.float64) for name in members], axis=0)
+        for name in members:
+            scales[name] = np.maximum(top, 1e-6) / q8
+    return scales
+
+
 def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[int, int],
                    config: HwConfig | None = None, meta: dict | None = None,
-                   moments: dict[str, np.ndarray] | None = None) -> Program:
+                   moments: dict[str, np.ndarray] | None = None,
+                   options: QuantizeOptions | None = None) -> Program:
     """Build the integer program from a float model and calibration maxima.
 
     Parameters
@@ -203,14 +403,21 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     moments : dict, optional
         :func:`depthwise_moments`: depthwise weights are then rounded by :func:`round_depthwise`
         (else to nearest).
+    options : QuantizeOptions, optional
+        Which per-channel scale refinements to use (default: all).
     """
     config = config or default_config()
+    options = options or QuantizeOptions()
     graph = model.graph(input_hw)
     q8 = (1 << (config.act_bits - 1)) - 1
     # Per-channel output scales cost no hardware (the multiplier is per channel and the next conv folds
-    # input-channel scales into its weights), except where one scale per tensor is needed: ReLU6's clamp
-    # (one upper bound per layer) and tensors taking part in a residual add (one skip multiplier per layer).
-    residual_tensors = {n.residual for n in graph if n.residual is not None}
+    # input-channel scales into its weights). Two constraints remain, and both are met per channel too:
+    # * ReLU6's clamp is one upper bound per layer: with the bound at 255 and channel c's scale
+    #   min(6, max_c) / 255, the clamp is exactly 6.0 for channels that reach 6 and the calibrated maximum
+    #   (a clip, as for any int8 channel) for the others.
+    # * a residual add has one skip multiplier per layer: every tensor of a residual chain (a block's input,
+    #   its output, the next block's output, ...) gets the same per-channel scale, so the skip ratio is 1.
+    chain_scale = _residual_chain_scales(graph, maxima, q8) if options.per_channel_residual else {}
 
     def channel_max(name: str, channels: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(maxima[name], dtype=np.float64), (channels,))
@@ -219,6 +426,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
         "input": TensorInfo("input", (input_hw[0], input_hw[1], 3), "int8", input_scales().astype(np.float32)),
     }
     commands: list[ConvCmd | HostCmd] = []
+    residual_tensors = {n.residual for n in graph if n.residual is not None}
     for node in graph:
         if node.op == "resize":
             src = tensors[node.inputs[0]]
@@ -235,13 +443,24 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             continue
         # ---- convolution ----
         src = tensors[node.inputs[0]]
+        out_scale: float | np.ndarray
         if node.output == "depth":
             dtype, out_scale = "int16", DEPTH_OUTPUT_RANGE / 32767.0
             lo, hi = -32768, 32767
         elif node.act == "relu6":
-            dtype = "uint8"
-            out_scale = max(min(6.0, float(channel_max(node.output, node.cout).max())), 1e-6) / 255.0
-            lo, hi = 0, int(min(255, round(6.0 / out_scale)))
+            dtype, lo, hi = "uint8", 0, 255
+            top = np.minimum(6.0, channel_max(node.output, node.cout))
+            if options.per_channel_relu6 and options.relu6_spread < 1.0:
+                top = top ** options.relu6_spread * top.max() ** (1.0 - options.relu6_spread)
+            if not options.per_channel_relu6:
+                top = np.full(node.cout, top.max())
+            out_scale = np.maximum(top, 1e-6) / 255.0
+            if not options.per_channel_relu6:
+                out_scale = float(out_scale[0])
+                hi = int(min(255, round(6.0 / out_scale)))
+        elif node.output in chain_scale:
+            dtype, lo, hi = "int8", -128, 127
+            out_scale = chain_scale[node.output]
         elif node.residual is None and node.output not in residual_tensors:
             dtype, lo, hi = "int8", -128, 127
             out_scale = np.maximum(channel_max(node.output, node.cout), 1e-6) / q8
@@ -253,6 +472,13 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
         shape = (-1,) + (1,) * (effective.ndim - 1)
         if node.kind == "dw3x3" and moments is not None and node.output in moments:
             weights_q = round_depthwise(effective / w_scale.reshape(shape), moments[node.output])
+        elif node.kind != "dw3x3" and moments is not None and node.output in moments:
+            # moments are of float inputs; the integer weights multiply inputs in units of their scales
+            in_scale = src.scale.astype(np.float64)
+            unit = np.tile(in_scale, 9) if node.kind == "conv3x3" else in_scale
+            scaled = moments[node.output] / np.outer(unit, unit)
+            weights_q = round_weights_gptq(effective.reshape(node.cout, -1) / w_scale[:, None],
+                                           scaled).reshape(effective.shape)
         else:
             weights_q = np.clip(np.round(effective / w_scale.reshape(shape)), -127, 127).astype(np.int8)
         bias_q = np.clip(np.round(bias / w_scale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
@@ -268,8 +494,10 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             skip = tensors[node.residual]
             if skip.dtype != "int8":
                 raise ValueError(f"{node.name}: residual input must be int8")
-            skip_mult, skip_shift = quantize_multiplier(np.array([float(skip.scale[0]) / out_scale]),
-                                                        config.mult_bits, config.max_shift)
+            ratio = skip.scale.astype(np.float64) / np.broadcast_to(np.asarray(out_scale, np.float64), (node.cout,))
+            if not np.allclose(ratio, ratio[0], rtol=1e-6):
+                raise ValueError(f"{node.name}: residual input and output scales differ in shape across channels")
+            skip_mult, skip_shift = quantize_multiplier(ratio[:1], config.mult_bits, config.max_shift)
             cmd.skip, cmd.skip_mult, cmd.skip_shift = node.residual, int(skip_mult[0]), int(skip_shift[0])
         commands.append(cmd)
         tensors[node.output] = TensorInfo(node.output, node.out_shape, dtype,
