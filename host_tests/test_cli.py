@@ -749,7 +749,26 @@ def test_quantize_cli_produces_loadable_weights(capsys, tmp_path, tiny_checkpoin
     rc, _, err = run_cli(capsys, "run", example_jpg, "-o", png, "--weights", out, "--backend", "emulator", "--npy")
     assert rc == 0, err
     assert np.load(png.with_suffix(".npy")).shape == (64, 96)  # the 16x24 map upsampled to the input
-    assert program.meta["depthwise_rounding"] == "adaptive"
+    assert program.meta["weight_rounding"] == "adaptive"
+    assert set(program.meta["range_factors"]) <= set(program.tensors)
+
+
+def test_quantize_cli_report_names_the_limiting_layers(capsys, tmp_path, tiny_checkpoint):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(2):
+        save_image(calib / f"c{i}.png", gradient_rgb(50, 70, i))
+    rc, out, err = run_cli(capsys, "quantize", tiny_checkpoint, "-o", tmp_path / "q.npz", "--calib", calib,
+                           "--num-calib", "2", "--size", "64x96", "--report", "--no-range-search",
+                           "--bias-correction", "0")
+    assert rc == 0, err
+    program = load_program(tmp_path / "q.npz")
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["layer", "network", "SQNR"]
+    assert len(lines) == 1 + len(program.conv_commands) + 2  # header, one row per layer, the two summaries
+    assert lines[-2].startswith("limiting layers (lowest own SQNR): ") and lines[-1].startswith("output: ")
+    assert "quantisation noise per layer on 2 calibration images" in err
+    assert program.meta["range_factors"] == {} and "bias_correction_images" not in program.meta
 
 
 def test_quantize_cli_errors(capsys, tmp_path, tiny_checkpoint):

@@ -419,3 +419,129 @@ def test_adaptive_depthwise_rounding_never_worse_than_nearest_on_its_statistics(
     assert np.mean(cost(chosen.astype(np.float64))) < 0.8 * np.mean(cost(nearest))  # measured: 0.68
     # identity moments (white inputs): every combination costs sum(d^2): nearest is optimal
     np.testing.assert_array_equal(round_depthwise(values, np.broadcast_to(np.eye(9), (c, 9, 9))), nearest)
+
+
+# ----------------------------------------------------------------- per-channel scales, ranges, GPTQ
+def test_residual_chains_group_every_add_and_share_scales(random_model, random_maxima):
+    from pynq_depth.quantize import residual_chains
+
+    graph = random_model.graph(HW)
+    chains = residual_chains(graph)
+    members = [name for chain in chains for name in chain]
+    assert len(members) == len(set(members))  # disjoint
+    where = {name: i for i, chain in enumerate(chains) for name in chain}
+    adds = [n for n in graph if n.residual is not None]
+    assert adds and all(where[n.output] == where[n.residual] for n in adds)
+    program = quantize_model(random_model, random_maxima, HW)
+    for chain in chains:
+        scales = [program.tensors[name].scale for name in chain]
+        assert all(np.array_equal(s, scales[0]) for s in scales)
+        assert np.ptp(scales[0]) > 0  # per channel, not one per tensor
+    for cmd in program.conv_commands:
+        if cmd.skip is not None:  # a shared scale: the skip multiplier is exactly 1
+            assert cmd.skip_mult * 2.0 ** -cmd.skip_shift == 1.0
+
+
+def test_per_channel_relu6_scales_reach_six_exactly(random_model, random_maxima):
+    program = quantize_model(random_model, random_maxima, HW)
+    relu = [c for c in program.conv_commands if program.tensors[c.output].dtype == "uint8"]
+    assert relu
+    for cmd in relu:
+        scale = program.tensors[cmd.output].scale.astype(np.float64)
+        assert (cmd.lo, cmd.hi) == (0, 255)
+        assert np.all(scale * 255 <= 6.0 + 1e-6)  # the clamp never exceeds ReLU6's 6
+    assert any(np.ptp(program.tensors[c.output].scale) > 0 for c in relu)
+
+
+def test_range_factors_scale_tensors_and_chains_must_agree(random_model, random_maxima):
+    from pynq_depth.quantize import QuantizeOptions, residual_chains
+
+    plain = quantize_model(random_model, random_maxima, HW)
+    chain = residual_chains(random_model.graph(HW))[0]
+    factors = {"f2": 0.5, "f1": 0.8, **{name: 0.6 for name in chain}}
+    clipped = quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(range_factors=factors))
+    assert validate_program(clipped) is None
+    for name, factor in factors.items():
+        np.testing.assert_allclose(clipped.tensors[name].scale, plain.tensors[name].scale * factor, rtol=1e-6)
+    np.testing.assert_array_equal(clipped.tensors["f3.dw"].scale, plain.tensors["f3.dw"].scale)
+    with pytest.raises(ValueError, match="range factors differ"):
+        quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(range_factors={chain[0]: 0.5}))
+
+
+def test_search_ranges_never_worse_than_the_calibrated_maxima(random_model, random_maxima, photos):
+    from pynq_depth.quantize import INT8_RANGE_FACTORS, UINT8_RANGE_FACTORS, QuantizeOptions, search_ranges
+
+    plain = quantize_model(random_model, random_maxima, HW)
+    seen = []
+    factors = search_ranges(random_model, plain, photos[:2], progress=lambda d, n: seen.append((d, n)))
+    assert seen and seen[-1][0] == seen[-1][1] and len(seen) == seen[-1][1]
+    for name, factor in factors.items():
+        allowed = INT8_RANGE_FACTORS if plain.tensors[name].dtype == "int8" else UINT8_RANGE_FACTORS
+        assert factor in allowed and factor < 1
+    assert random_model._fake_quant is None  # the model is left as it was
+
+    def fake_error(program):
+        x = torch.from_numpy(np.stack([normalize(i) for i in photos[:2]])).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            ref = prediction_to_metres(random_model(x)[:, 0].numpy())
+            random_model.set_fake_quant(program)
+            random_model._tensor_scales = None
+            out = prediction_to_metres(random_model(x)[:, 0].numpy())
+            random_model.set_fake_quant(None)
+        return np.mean(np.abs(out - ref) / ref)
+
+    searched = quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(range_factors=factors))
+    assert fake_error(searched) <= fake_error(plain) + 1e-9
+
+
+def test_forward_reuses_known_tensors(random_model, photos):
+    x = torch.from_numpy(normalize(photos[0])[None]).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        full = random_model(x, return_all=True)
+        order = list(full)
+        half = {name: full[name] for name in order[: len(order) // 2]}
+        assert_array_equal(random_model(x, known=half).numpy(), full["depth"].numpy())
+        poisoned = {name: torch.zeros_like(t) for name, t in half.items()}  # known tensors are used as given
+        assert not np.array_equal(random_model(x, known=poisoned).numpy(), full["depth"].numpy())
+
+
+def test_gptq_rounding_lowers_the_output_error_of_its_statistics():
+    from pynq_depth.quantize import round_weights_gptq
+
+    rng = np.random.default_rng(5)
+    values = np.clip(rng.normal(0, 30, size=(16, 48)), -120, 120)
+    inputs = rng.normal(size=(2000, 48)) @ rng.normal(size=(48, 48))  # correlated inputs
+    moments = inputs.T @ inputs / len(inputs)
+
+    def cost(q):
+        d = q.astype(np.float64) - values
+        return np.einsum("ci,ij,cj->", d, moments, d)
+
+    chosen = round_weights_gptq(values, moments)
+    assert chosen.dtype == np.int8 and chosen.shape == values.shape
+    assert cost(chosen) < 0.8 * cost(np.round(values))  # measured: 0.62
+    # white inputs: no column can help another, so the rounding is the nearest one
+    assert_array_equal(round_weights_gptq(values, np.eye(48)), np.round(values))
+    # a dead input (never non-zero) gets weight 0: it costs nothing and frees nothing
+    dead = moments.copy()
+    dead[7, :] = dead[:, 7] = 0.0
+    assert np.all(round_weights_gptq(values, dead)[:, 7] == 0)
+
+
+def test_layer_noise_report_finds_a_damaged_layer(random_model, random_maxima, photos):
+    from pynq_depth.quant_report import format_report, layer_noise
+
+    program = quantize_model(random_model, random_maxima, HW)
+    report = layer_noise(random_model, program, photos[3:5])
+    assert [row.tensor for row in report] == [c.output for c in program.conv_commands]
+    assert all(np.isfinite(row.own_sqnr_db) and row.own_sqnr_db > 20 for row in report)  # 8-bit layers
+    assert all(0.0 <= row.clipped <= 1.0 for row in report)
+    damaged = copy.deepcopy(program)
+    victim = damaged.conv_commands[5]
+    victim.weights = (victim.weights // 16 * 16).astype(np.int8)  # 4 bits of every weight lost
+    rows = {row.tensor: row for row in layer_noise(random_model, damaged, photos[3:5])}
+    assert min(rows.values(), key=lambda row: row.own_sqnr_db).tensor == victim.output
+    later = damaged.conv_commands[6].output
+    assert rows[later].network_sqnr_db < {r.tensor: r for r in report}[later].network_sqnr_db  # noise travels on
+    text = format_report(list(rows.values()), top=3)
+    assert f"limiting layers (lowest own SQNR): {victim.name}" in text

@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
     return value
 
 
@@ -235,7 +242,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
     from .calibration import calibration_images
     from .model import CheckpointError, load_checkpoint
-    from .quantize import calibrate, correct_biases, depthwise_moments, quantize_model
+    from .quantize import (QuantizeOptions, calibrate, correct_biases, depthwise_moments, input_moments,
+                           quantize_model, search_ranges)
 
     try:
         model, extra = load_checkpoint(args.checkpoint, spec=args.config)
@@ -244,22 +252,34 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     size = args.size or model.spec.input_hw
     images, source = calibration_images(args.calib, size, args.num_calib)
     print(f"calibrating {model.spec.name} at {size[0]}x{size[1]} on {len(images)} images ({source})", file=sys.stderr)
-    progress = Progress(len(images), "calibrate")
-    done = 0
 
-    def step(n: int) -> None:
-        nonlocal done
-        for _ in range(n - done):
-            progress.update()
-        done = n
+    def bar(total: int, desc: str) -> tuple[Progress, Callable[..., None]]:
+        progress = Progress(total, desc)
 
+        def step(done: int, *_: int) -> None:
+            for _ in range(done - progress.done):
+                progress.update()
+        return progress, step
+
+    progress, step = bar(len(images), "calibrate")
     maxima = calibrate(model, images, progress=step)
     progress.close()
     meta = {"checkpoint": Path(args.checkpoint).name, "calibration": source, "num_calibration": len(images),
             "pynq_depth_version": __version__}
-    moments = depthwise_moments(model, images) if args.adaptive_rounding else None
-    program = quantize_model(model, maxima, size, config=args.hw, meta=meta, moments=moments)
-    program.meta["depthwise_rounding"] = "adaptive" if moments is not None else "nearest"
+    options = QuantizeOptions()
+    if args.range_search:
+        plain = quantize_model(model, maxima, size, config=args.hw, options=options)
+        progress, step = bar(len(plain.conv_commands), "range search")
+        factors = search_ranges(model, plain, images, progress=step)
+        progress.close()
+        print(f"range search: {len(factors)} tensors clipped below their calibrated maximum", file=sys.stderr)
+        options = QuantizeOptions(range_factors=factors)
+    moments = None
+    if args.adaptive_rounding:
+        moments = {**depthwise_moments(model, images), **input_moments(model, images)}
+    program = quantize_model(model, maxima, size, config=args.hw, meta=meta, moments=moments, options=options)
+    program.meta["weight_rounding"] = "adaptive" if moments is not None else "nearest"
+    program.meta["range_factors"] = {name: float(f) for name, f in options.range_factors.items()}
     if args.bias_correction:
         subset = images[: args.bias_correction]
         print(f"bias correction on {len(subset)} of the calibration images", file=sys.stderr)
@@ -272,6 +292,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CliError(f"{out}: cannot write weights ({exc.strerror or exc})") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(program.conv_commands)} accelerator layers, "
           f"configuration {program.arith_id})", file=sys.stderr)
+    if args.report:
+        from .quant_report import format_report, layer_noise
+
+        subset = images[: args.report]
+        print(f"quantisation noise per layer on {len(subset)} calibration images:", file=sys.stderr)
+        print(format_report(layer_noise(model, program, subset)))
     return EXIT_OK
 
 
@@ -520,13 +546,22 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("-o", "--output", required=True, metavar="WEIGHTS", help="weights file to write (.npz)")
     quant.add_argument("--config", metavar="NAME", help="model configuration for a bare state dict")
     quant.add_argument("--calib", metavar="DIR", help="folder of calibration images (default: built-in set)")
-    quant.add_argument("--num-calib", type=_positive, default=32, metavar="N", help="calibration images (default 32)")
+    quant.add_argument("--num-calib", type=_positive, default=32, metavar="N",
+                       help="calibration images (default 32: the built-in set's 22 real photos and mirror images, "
+                            "then synthetic scenes)")
     quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
-    quant.add_argument("--bias-correction", type=int, default=8, metavar="N",
-                       help="correct layer biases for rounding drift on N calibration images (default 8; 0 = off)")
+    quant.add_argument("--bias-correction", type=_non_negative, default=32, metavar="N",
+                       help="correct layer biases for rounding drift on N calibration images (default 32; 0 = off)")
+    quant.add_argument("--no-range-search", dest="range_search", action="store_false",
+                       help="scale every tensor by its calibrated maximum instead of searching, per tensor, the "
+                            "clipping that keeps the depth closest to float on the calibration images")
     quant.add_argument("--no-adaptive-rounding", dest="adaptive_rounding", action="store_false",
-                       help="round depthwise weights to nearest instead of the rounding of each 3x3 kernel that "
-                            "changes its output least on the calibration images")
+                       help="round weights to nearest instead of adaptively (depthwise: the rounding of each 3x3 "
+                            "kernel that changes its output least; pointwise and 3x3: GPTQ) on the calibration "
+                            "images")
+    quant.add_argument("--report", type=_non_negative, nargs="?", const=8, default=0, metavar="N",
+                       help="print each layer's signal-to-quantisation-noise ratio on N calibration images "
+                            "(default 8) and the layers that limit accuracy")
     quant.set_defaults(func=cmd_quantize)
 
     bench = sub.add_parser("bench", help="time the network per layer", description=(

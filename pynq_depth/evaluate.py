@@ -10,34 +10,21 @@ from .metrics import depth_errors, eigen_crop_mask, mean_errors, median_scale, r
 from .runtime import DepthEstimator
 
 
-#: The real photos int8 depth is compared with float depth on (``host_tests/test_accuracy.py``,
-#: ``scripts/int8_vs_float.py``): the packaged example, then scikit-image's bundled photos.
-AGREEMENT_PHOTOS = ("example", "motorcycle", "astronaut", "coffee", "chelsea")
-
-
-def agreement_photo(name: str) -> np.ndarray:
-    """One of :data:`AGREEMENT_PHOTOS` as uint8 (H, W, 3) (all but the example need scikit-image)."""
-    if name == "example":
-        from pathlib import Path
-
-        from .preprocess import load_image
-
-        return load_image(Path(__file__).with_name("data") / "example.jpg")
-    import skimage.data
-
-    loaders = {"motorcycle": lambda: skimage.data.stereo_motorcycle()[0], "astronaut": skimage.data.astronaut,
-               "coffee": skimage.data.coffee, "chelsea": skimage.data.chelsea}
-    rgb = np.asarray(loaders[name](), dtype=np.uint8)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"{name}: not an RGB photo")
-    return rgb
-
-
 def int8_float_agreement(int8: DepthEstimator, float_: DepthEstimator,
-                         names: tuple[str, ...] = AGREEMENT_PHOTOS) -> dict[str, dict[str, float]]:
-    """Metrics of int8 depth against float depth (the reference) on each photo, at the output resolution."""
+                         names: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of int8 depth against float depth (the reference) on each packaged photo, at the output resolution.
+
+    Parameters
+    ----------
+    int8, float_ : DepthEstimator
+        The integer pipeline and the float model it was quantised from.
+    names : tuple of str, optional
+        Photos of :data:`pynq_depth.photos.PHOTOS` (default: the test part, :data:`~pynq_depth.photos.TEST_NAMES`).
+    """
+    from .photos import TEST_NAMES, load_photo
+
     return {name: depth_errors(float_.depth(rgb), int8.depth(rgb))
-            for name, rgb in ((n, agreement_photo(n)) for n in names)}
+            for name, rgb in ((n, load_photo(n)) for n in (names or TEST_NAMES))}
 
 
 def predict_at(estimator: DepthEstimator, rgb: np.ndarray, height: int, width: int, flip: bool = False) -> np.ndarray:

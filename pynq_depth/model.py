@@ -147,7 +147,7 @@ class DepthModel(nn.Module):
         return conv, bn  # type: ignore[return-value]
 
     def forward(self, x: torch.Tensor, return_all: bool = False,
-                layer_times: dict[str, float] | None = None) -> Any:
+                layer_times: dict[str, float] | None = None, known: dict[str, torch.Tensor] | None = None) -> Any:
         """Run the network.
 
         Parameters
@@ -158,9 +158,15 @@ class DepthModel(nn.Module):
             Also return every intermediate tensor by name (for calibration).
         layer_times : dict, optional
             Filled with seconds per node (for ``pynq-depth bench``).
+        known : dict, optional
+            Tensors already computed (from an earlier ``return_all`` run): those nodes are skipped, so a
+            caller that changes only later layers reruns only them.
         """
         tensors: dict[str, torch.Tensor] = {"input": self._quantize_like_hardware("input", x)}
+        tensors.update(known or {})
         for node in self.graph((int(x.shape[2]), int(x.shape[3]))):
+            if node.output in tensors:
+                continue
             start = time.perf_counter() if layer_times is not None else 0.0
             if node.op == "conv":
                 conv, bn = self.conv_modules(node)

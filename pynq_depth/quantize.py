@@ -13,7 +13,8 @@ Needs torch (host tooling); the result loads and runs without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -275,9 +276,9 @@ def round_weights_gptq(values: np.ndarray, moments: np.ndarray, damping: float =
     hessian[dead, dead] = 1.0
     weights[:, dead] = 0.0
     hessian[np.diag_indices_from(hessian)] += damping * np.mean(np.diag(hessian))
-    # Upper Cholesky factor of the inverse: row i holds the update of the later columns for column i's error.
-    inverse = np.linalg.inv(hessian)
-    upper = np.linalg.cholesky(inverse[::-1, ::-1])[::-1, ::-1].T
+    # Upper Cholesky factor U of the inverse (inverse = U^T U): row i of U carries column i's rounding error onto
+    # the later columns, with the inverse already conditioned on the columns before i.
+    upper = np.linalg.cholesky(np.linalg.inv(hessian)).T
     quantized = np.zeros_like(weights)
     for column in range(weights.shape[1]):
         q = np.clip(np.round(weights[:, column]), -127, 127)
@@ -315,6 +316,58 @@ def round_depthwise(values: np.ndarray, moments: np.ndarray) -> np.ndarray:
     return np.clip(best, -127, 127).astype(np.int8).reshape(values.shape)
 
 
+#: Coarser weight steps :func:`round_depthwise_rescaled` tries, as fractions of the largest value's step.
+DEPTHWISE_STEP_FACTORS = tuple(np.linspace(1.0, 0.8, 41))
+
+
+def round_depthwise_rescaled(values: np.ndarray, moments: np.ndarray,
+                             factors: Iterable[float] = DEPTHWISE_STEP_FACTORS) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`round_depthwise` with each channel's weight step chosen too.
+
+    Many depthwise kernels of MobileNetV2's first blocks are edge detectors whose 9
+    values nearly cancel: their rounding error is small against the largest value but
+    large against the kernel's sum, and that error times the local brightness is an
+    output error that no constant bias can correct (it differs per image).  The step
+    is free in hardware (the per-channel requantisation multiplier absorbs it), so
+    each channel also tries steps coarser by the ``factors`` (the largest value then
+    maps to 127 * factor, never beyond 127) and keeps the step and rounding with the
+    least expected squared output error, d^T M d in units of the original step.
+
+    Parameters
+    ----------
+    values : ndarray, shape (C, 3, 3)
+        Weights divided by their per-channel step (largest magnitude 127).
+    moments : ndarray, shape (C, 9, 9)
+        :func:`depthwise_moments` of the layer.
+    factors : iterable of float
+        Candidate factors in (0, 1]; 1 (the plain step) is always tried.
+
+    Returns
+    -------
+    weights : ndarray of int8, shape (C, 3, 3)
+        The rounded weights in units of their chosen step.
+    factors : ndarray, shape (C,)
+        Per channel, the chosen factor: its step is the original step divided by it.
+    """
+    channels = values.shape[0]
+    flat = values.reshape(channels, 9).astype(np.float64)
+    best_cost = np.full(channels, np.inf)
+    best_q = np.zeros((channels, 9))
+    best_factor = np.ones(channels)
+    for factor in sorted(set(factors) | {1.0}, reverse=True):
+        scaled = flat * factor
+        low = np.floor(scaled)
+        q = low + _ROUNDINGS[np.argmin(np.einsum(
+            "cki,cij,ckj->ck", _ROUNDINGS[None] - (scaled - low)[:, None, :], moments, _ROUNDINGS[None]
+            - (scaled - low)[:, None, :]), axis=1)]
+        error = q / factor - flat
+        cost = np.einsum("ci,cij,cj->c", error, moments, error)
+        better = cost < best_cost - 1e-12 * np.abs(best_cost).clip(max=1e300)
+        best_cost = np.where(better, cost, best_cost)
+        best_q[better], best_factor[better] = q[better], factor
+    return np.clip(best_q, -127, 127).astype(np.int8).reshape(values.shape), best_factor
+
+
 def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
                        out_scale: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weights in the accelerator layout with every input channel's scale folded in, and their scales.
@@ -337,7 +390,7 @@ def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
 
 @dataclass(frozen=True)
 class QuantizeOptions:
-    """Choices of :func:`quantize_model` (all free in hardware; the defaults are the measured best).
+    """Choices of :func:`quantize_model`; all are free in hardware (they only change constants).
 
     Attributes
     ----------
@@ -346,19 +399,29 @@ class QuantizeOptions:
     per_channel_residual : bool
         A scale per channel, shared along each residual chain, for tensors that take part in residual adds
         (else one per tensor).
+    relu6_spread : float
+        How far per-channel ReLU6 scales follow their channel: channel c's range is
+        ``top_c ** spread * top_max ** (1 - spread)`` (1: its own maximum; 0: the layer's).  A weak channel
+        with a tiny scale makes the next layer's folded weights for it tiny too, and their int8 rounding coarse;
+        a spread below 1 trades some of the activation's resolution for the weights'.
+    range_factors : dict of str to float
+        Per tensor, a factor on its calibrated range (< 1 clips the largest values to resolve the rest finer),
+        e.g. from :func:`search_ranges`.  Tensors of one residual chain must share a factor.
     """
 
     per_channel_relu6: bool = True
     per_channel_residual: bool = True
     relu6_spread: float = 1.0
+    range_factors: dict[str, float] = field(default_factory=dict)
 
 
-def _residual_chain_scales(graph: list[Node], maxima: dict[str, np.ndarray], q8: int) -> dict[str, np.ndarray]:
-    """One per-channel int8 scale for every tensor of each residual chain: the channel's maximum over the chain.
+def residual_chains(graph: list[Node]) -> list[list[str]]:
+    """Tensors linked by residual adds, one list per chain, in graph order.
 
-    Tensors linked by a residual add (skip input and the output it is added to) form a chain; a shared
-    per-channel scale makes every skip multiplier exactly 1, which the hardware's single skip multiplier
-    per layer can express.
+    A residual add links its skip input and the output it is added to; linked
+    tensors (a block's input, its output, the next block's output, ...) form a
+    chain that must share one per-channel scale, because the hardware has one skip
+    multiplier per layer.
     """
     parent: dict[str, str] = {}
 
@@ -369,14 +432,28 @@ def _residual_chain_scales(graph: list[Node], maxima: dict[str, np.ndarray], q8:
 
     for node in graph:
         if node.residual is not None:
-            parent[root(node.output)] = root(node.residual)
             parent.setdefault(node.residual, node.residual)
+            parent.setdefault(node.output, node.output)
+            parent[root(node.output)] = root(node.residual)
     chains: dict[str, list[str]] = {}
-    for name in parent:
-        chains.setdefault(root(name), []).append(name)
+    for node in graph:  # graph order inside each chain
+        for name in (node.residual, node.output):
+            if name in parent and name not in chains.get(root(name), []):
+                chains.setdefault(root(name), []).append(name)
+    return list(chains.values())
+
+
+def _residual_chain_scales(graph: list[Node], maxima: dict[str, np.ndarray], q8: int,
+                           factors: dict[str, float]) -> dict[str, np.ndarray]:
+    """One per-channel int8 scale for every tensor of each :func:`residual_chains` chain: the channel's
+    maximum over the chain (times the chain's range factor), so that every skip multiplier is exactly 1."""
     scales = {}
-    for members in chains.values():
+    for members in residual_chains(graph):
+        chain_factors = {factors.get(name, 1.0) for name in members}
+        if len(chain_factors) != 1:
+            raise ValueError(f"residual chain {', '.join(members)}: range factors differ ({sorted(chain_factors)})")
         top = np.max([np.asarray(maxima[name], dtype=np.float64) for name in members], axis=0)
+        top = top * chain_factors.pop()
         for name in members:
             scales[name] = np.maximum(top, 1e-6) / q8
     return scales
@@ -417,7 +494,8 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     #   (a clip, as for any int8 channel) for the others.
     # * a residual add has one skip multiplier per layer: every tensor of a residual chain (a block's input,
     #   its output, the next block's output, ...) gets the same per-channel scale, so the skip ratio is 1.
-    chain_scale = _residual_chain_scales(graph, maxima, q8) if options.per_channel_residual else {}
+    chain_scale = (_residual_chain_scales(graph, maxima, q8, options.range_factors)
+                   if options.per_channel_residual else {})
 
     def channel_max(name: str, channels: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(maxima[name], dtype=np.float64), (channels,))
@@ -444,6 +522,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
         # ---- convolution ----
         src = tensors[node.inputs[0]]
         out_scale: float | np.ndarray
+        factor = options.range_factors.get(node.output, 1.0)
         if node.output == "depth":
             dtype, out_scale = "int16", DEPTH_OUTPUT_RANGE / 32767.0
             lo, hi = -32768, 32767
@@ -454,24 +533,26 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
                 top = top ** options.relu6_spread * top.max() ** (1.0 - options.relu6_spread)
             if not options.per_channel_relu6:
                 top = np.full(node.cout, top.max())
-            out_scale = np.maximum(top, 1e-6) / 255.0
+            out_scale = np.maximum(top * factor, 1e-6) / 255.0
             if not options.per_channel_relu6:
                 out_scale = float(out_scale[0])
                 hi = int(min(255, round(6.0 / out_scale)))
         elif node.output in chain_scale:
             dtype, lo, hi = "int8", -128, 127
-            out_scale = chain_scale[node.output]
+            out_scale = chain_scale[node.output]  # the chain's factor is in it
         elif node.residual is None and node.output not in residual_tensors:
             dtype, lo, hi = "int8", -128, 127
-            out_scale = np.maximum(channel_max(node.output, node.cout), 1e-6) / q8
+            out_scale = np.maximum(channel_max(node.output, node.cout) * factor, 1e-6) / q8
         else:
-            dtype, out_scale = "int8", max(float(channel_max(node.output, node.cout).max()), 1e-6) / q8
+            dtype, out_scale = "int8", max(float(channel_max(node.output, node.cout).max()) * factor, 1e-6) / q8
             lo, hi = -128, 127
         weight, bias = fold_batchnorm(model, node)
         effective, w_scale = _effective_weights(node, weight, src.scale.astype(np.float64), out_scale)
         shape = (-1,) + (1,) * (effective.ndim - 1)
         if node.kind == "dw3x3" and moments is not None and node.output in moments:
-            weights_q = round_depthwise(effective / w_scale.reshape(shape), moments[node.output])
+            weights_q, step_factor = round_depthwise_rescaled(effective / w_scale.reshape(shape),
+                                                              moments[node.output])
+            w_scale = w_scale / step_factor
         elif node.kind != "dw3x3" and moments is not None and node.output in moments:
             # moments are of float inputs; the integer weights multiply inputs in units of their scales
             in_scale = src.scale.astype(np.float64)
@@ -505,6 +586,97 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     return Program(arith_id=config.arith_id, model=model.spec.name, input_hw=tuple(input_hw),  # type: ignore[arg-type]
                    input_lut=input_lut(input_scales()), tensors=tensors, commands=commands, output="depth",
                    meta=dict(meta or {}))
+
+
+#: Range factors :func:`search_ranges` tries for int8 tensors (signed, often heavy-tailed) and uint8 (ReLU6).
+INT8_RANGE_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.85, 1.0)
+UINT8_RANGE_FACTORS = (0.7, 0.85, 1.0)
+
+
+def search_ranges(model: DepthModel, program: Program, images: list[np.ndarray],
+                  int8_factors: Iterable[float] = INT8_RANGE_FACTORS,
+                  uint8_factors: Iterable[float] = UINT8_RANGE_FACTORS,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Per tensor, the clipping of its calibrated range that keeps the network's depth closest to float.
+
+    A tensor's own squared error (what MSE-optimal clipping minimises) is a poor
+    guide: a few channels of the first blocks decide most of the depth error, and
+    how much of a tensor's tail may be clipped depends on what the rest of the
+    network makes of it.  So the float model is run with every requantised tensor
+    rounded to ``program``'s grid (:meth:`DepthModel.set_fake_quant`, weights kept
+    float), and each tensor in network order (each residual chain as one, its
+    members share a scale) gets the factor on its range from the candidates that
+    gives the lowest mean relative depth error (AbsRel) against the float model on
+    ``images``, the factors before it already chosen (one greedy pass).
+
+    Parameters
+    ----------
+    model : DepthModel
+        The float model.
+    program : Program
+        Its integer program, quantised with no range factors.
+    images : list of uint8 (H, W, 3)
+        Calibration images at ``program.input_hw`` (never the images that judge the result).
+    int8_factors, uint8_factors : iterable of float
+        Candidate factors for signed and for ReLU6 (unsigned) tensors; 1.0 is always among them.
+    progress : callable, optional
+        Called with (tensors done, tensors in all) after each one.
+
+    Returns
+    -------
+    dict of str to float
+        Factor per tensor, for :class:`QuantizeOptions` ``range_factors`` (only those below 1).
+    """
+    from .depth import prediction_to_metres
+
+    model.eval()
+    graph = model.graph(tuple(program.input_hw))
+    x = torch.from_numpy(np.stack([normalize(img) for img in images])).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        reference = prediction_to_metres(model(x)[:, 0].numpy())
+    chains = {name: tuple(chain) for chain in residual_chains(graph) for name in chain}
+    units: list[tuple[str, ...]] = []
+    for node in graph:
+        unit = chains.get(node.output, (node.output,))
+        if node.op == "conv" and node.output != "depth" and unit not in units:
+            units.append(unit)
+    model.set_fake_quant(program)
+    try:
+        grids = dict(model._fake_quant or {})
+        model._tensor_scales = None  # activations only: the weights stay float
+
+        order = [node.output for node in graph]
+
+        def run(factors: dict[str, float], known: dict[str, torch.Tensor] | None = None,
+                return_all: bool = False) -> Any:
+            model._fake_quant = {name: (scale * factors.get(name, 1.0), lo, hi)
+                                 for name, (scale, lo, hi) in grids.items()}
+            with torch.no_grad():
+                return model(x, return_all=return_all, known=known)
+
+        def depth_error(depth: torch.Tensor) -> float:
+            metres = prediction_to_metres(depth[:, 0].numpy())
+            return float(np.mean(np.abs(metres - reference) / reference))
+
+        chosen: dict[str, float] = {}
+        best = depth_error(run(chosen))
+        for done, unit in enumerate(units, 1):
+            # Everything before the unit's first tensor is the same for every candidate: computed once.
+            first = min(order.index(name) for name in unit)
+            upstream = run(chosen, return_all=True)
+            known = {name: upstream[name] for name in order[:first]}
+            signed = program.tensors[unit[0]].dtype == "int8"
+            kept = chosen
+            for factor in sorted(set(int8_factors if signed else uint8_factors) - {1.0}):
+                trial = {**kept, **{name: factor for name in unit}}
+                error = depth_error(run(trial, known))
+                if error < best:
+                    best, chosen = error, trial
+            if progress:
+                progress(done, len(units))
+    finally:
+        model.set_fake_quant(None)
+    return {name: factor for name, factor in chosen.items() if factor != 1.0}
 
 
 def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray],
@@ -556,13 +728,15 @@ def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray]
             pre = conv(floats[node.inputs[0]])
             pre = bn(pre) if bn is not None else pre
         float_mean = pre.double().mean(dim=(0, 2, 3)).numpy()
-        weight, _ = fold_batchnorm(model, node)
         out_info = program.tensors[cmd.output]
-        _, w_scale = _effective_weights(node, weight, program.tensors[cmd.input].scale.astype(np.float64),
-                                        out_info.scale.astype(np.float64))
+        # One accumulator step in float units, as the program itself defines it (the weight step may be
+        # any per-channel value the quantiser chose): output scale times the requantisation multiplier.
+        w_scale = (out_info.scale.astype(np.float64) * cmd.mult.astype(np.float64)
+                   * np.exp2(-cmd.shift.astype(np.float64)))
         accs = [conv_acc(t[cmd.input], cmd.weights, cmd.bias, cmd.kind, cmd.stride, cmd.pad) for t in ints]
         quant_mean = np.mean([a.reshape(-1, a.shape[-1]).mean(axis=0) for a in accs], axis=0)
-        delta = np.round(float_mean / w_scale - quant_mean).astype(np.int64)
+        safe = np.where(w_scale > 0, w_scale, 1.0)  # a multiplier of 0 (a dead channel): nothing to correct
+        delta = np.where(w_scale > 0, np.round(float_mean / safe - quant_mean), 0).astype(np.int64)
         cmd.bias = np.clip(cmd.bias.astype(np.int64) + delta, -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
         corrections[cmd.name] = float(np.mean(np.abs(delta)))
         for tensors, acc in zip(ints, accs):
