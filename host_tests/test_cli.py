@@ -759,7 +759,7 @@ def test_quantize_cli_report_names_the_limiting_layers(capsys, tmp_path, tiny_ch
     for i in range(2):
         save_image(calib / f"c{i}.png", gradient_rgb(50, 70, i))
     rc, out, err = run_cli(capsys, "quantize", tiny_checkpoint, "-o", tmp_path / "q.npz", "--calib", calib,
-                           "--num-calib", "2", "--size", "64x96", "--report", "--no-range-search",
+                           "--num-calib", "2", "--size", "64x96", "--report",
                            "--bias-correction", "0")
     assert rc == 0, err
     program = load_program(tmp_path / "q.npz")

@@ -274,11 +274,14 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         progress.close()
         print(f"range search: {len(factors)} tensors clipped below their calibrated maximum", file=sys.stderr)
         options = QuantizeOptions(range_factors=factors)
-    moments = None
+    moments = {}
     if args.adaptive_rounding:
-        moments = {**depthwise_moments(model, images), **input_moments(model, images)}
+        moments.update(depthwise_moments(model, images))
+    if args.gptq:
+        moments.update(input_moments(model, images))
     program = quantize_model(model, maxima, size, config=args.hw, meta=meta, moments=moments, options=options)
-    program.meta["weight_rounding"] = "adaptive" if moments is not None else "nearest"
+    program.meta["weight_rounding"] = ("gptq+" if args.gptq else "") + ("adaptive" if args.adaptive_rounding
+                                                                         else "nearest")
     program.meta["range_factors"] = {name: float(f) for name, f in options.range_factors.items()}
     if args.bias_correction:
         subset = images[: args.bias_correction]
@@ -540,25 +543,29 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     quant = sub.add_parser("quantize", help="float checkpoint -> int8 weights file", description=(
-        "Post-training quantisation: fold batch norm, per-output-channel int8 weights, int32 bias, "
-        "per-tensor activation scales calibrated on images, integer requantisation constants."))
+        "Post-training quantisation: fold batch norm, per-output-channel int8 weights, int32 bias, per-channel "
+        "activation scales calibrated on images (shared along residual chains), adaptive depthwise rounding, "
+        "bias correction, integer requantisation constants. --report prints each layer's "
+        "signal-to-quantisation-noise ratio and the layers that limit accuracy."))
     quant.add_argument("checkpoint", help="float checkpoint (.pt) from pynq-depth train or the public port")
     quant.add_argument("-o", "--output", required=True, metavar="WEIGHTS", help="weights file to write (.npz)")
     quant.add_argument("--config", metavar="NAME", help="model configuration for a bare state dict")
     quant.add_argument("--calib", metavar="DIR", help="folder of calibration images (default: built-in set)")
-    quant.add_argument("--num-calib", type=_positive, default=32, metavar="N",
-                       help="calibration images (default 32: the built-in set's 22 real photos and mirror images, "
-                            "then synthetic scenes)")
+    quant.add_argument("--num-calib", type=_positive, default=64, metavar="N",
+                       help="calibration images (default 64: the built-in set's 13 real photos and their mirror "
+                            "images, then synthetic indoor scenes)")
     quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
-    quant.add_argument("--bias-correction", type=_non_negative, default=32, metavar="N",
-                       help="correct layer biases for rounding drift on N calibration images (default 32; 0 = off)")
-    quant.add_argument("--no-range-search", dest="range_search", action="store_false",
-                       help="scale every tensor by its calibrated maximum instead of searching, per tensor, the "
-                            "clipping that keeps the depth closest to float on the calibration images")
+    quant.add_argument("--bias-correction", type=_non_negative, default=64, metavar="N",
+                       help="correct layer biases for rounding drift on N calibration images (default 64; 0 = off)")
     quant.add_argument("--no-adaptive-rounding", dest="adaptive_rounding", action="store_false",
-                       help="round weights to nearest instead of adaptively (depthwise: the rounding of each 3x3 "
-                            "kernel that changes its output least; pointwise and 3x3: GPTQ) on the calibration "
-                            "images")
+                       help="round depthwise weights to nearest instead of choosing, per 3x3 kernel, the step and "
+                            "rounding that change its output least on the calibration images")
+    quant.add_argument("--gptq", action="store_true",
+                       help="also round pointwise and 3x3 weights by GPTQ on the calibration images (measured: "
+                            "no better on the packaged photos, see docs/results.md)")
+    quant.add_argument("--range-search", action="store_true",
+                       help="clip each tensor's range where that keeps the depth closest to float on the "
+                            "calibration images (slow; measured: no better on the packaged photos)")
     quant.add_argument("--report", type=_non_negative, nargs="?", const=8, default=0, metavar="N",
                        help="print each layer's signal-to-quantisation-noise ratio on N calibration images "
                             "(default 8) and the layers that limit accuracy")

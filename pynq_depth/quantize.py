@@ -108,79 +108,6 @@ def calibrate(model: DepthModel, images: Iterable[np.ndarray], batch_size: int =
     return maxima
 
 
-def activation_histograms(model: DepthModel, images: list[np.ndarray], maxima: dict[str, np.ndarray],
-                          bins: int = 1024, batch_size: int = 4) -> dict[str, np.ndarray]:
-    """Per-channel histograms of |value| of every tensor over [0, channel maximum], for :func:`mse_clip`.
-
-    Parameters
-    ----------
-    model : DepthModel
-        Float model.
-    images : list of uint8 (H, W, 3)
-        The calibration images :func:`calibrate` saw (so no value exceeds its channel's maximum).
-    maxima : dict
-        :func:`calibrate`'s per-channel maxima.
-    bins : int
-        Bins per channel.
-
-    Returns
-    -------
-    dict of str to ndarray of int64, shape (C, bins)
-    """
-    model.eval()
-    counts: dict[str, torch.Tensor] = {}
-    for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.stack([normalize(img) for img in images[start:start + batch_size]]))
-        with torch.no_grad():
-            outputs = model(x.permute(0, 3, 1, 2).float(), return_all=True)
-            for name, value in outputs.items():
-                channels = value.shape[1]
-                top = torch.from_numpy(np.maximum(np.asarray(maxima[name], np.float64), 1e-12)).float()
-                top = torch.broadcast_to(top, (channels,)).view(1, channels, 1, 1)
-                index = (value.abs() / top * bins).long().clamp_(0, bins - 1)
-                index += (torch.arange(channels) * bins).view(1, channels, 1, 1)
-                hist = torch.bincount(index.flatten(), minlength=channels * bins).view(channels, bins)
-                counts[name] = counts[name] + hist if name in counts else hist
-    return {name: hist.numpy().astype(np.int64) for name, hist in counts.items()}
-
-
-def mse_clip(hist: np.ndarray, maximum: np.ndarray, levels: int, outlier_weight: float = 1.0) -> np.ndarray:
-    """Per-channel clipping bound that minimises the expected squared quantisation error.
-
-    Quantising |x| <= c with ``levels`` steps costs (c / levels)**2 / 12 per value
-    (uniform rounding noise), and each value beyond c costs (|x| - c)**2.  Every
-    bin edge from 1/8 of the maximum up to the maximum is a candidate; the best one
-    per channel is returned (the maximum itself when clipping does not pay).
-
-    Parameters
-    ----------
-    hist : ndarray, shape (C, bins)
-        :func:`activation_histograms` counts of one tensor.
-    maximum : ndarray, shape (C,) or scalar
-        The channel maxima the histograms span.
-    levels : int
-        Quantisation steps between 0 and the bound (255 for uint8, 127 for int8).
-    outlier_weight : float
-        Weight of the clipping error against the rounding error (> 1 clips less).
-    """
-    channels, bins = hist.shape
-    top = np.broadcast_to(np.asarray(maximum, np.float64), (channels,))
-    centres = (np.arange(bins) + 0.5) / bins                      # in units of the channel maximum
-    n = hist.astype(np.float64)
-    # Suffix sums over bins above each candidate edge k/bins: count, sum x, sum x^2.
-    def suffix(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.cumsum(a[:, ::-1], axis=1)[:, ::-1], np.zeros((channels, 1))], axis=1)
-
-    above_n, above_x, above_x2 = suffix(n), suffix(n * centres), suffix(n * centres ** 2)
-    edges = np.arange(bins + 1) / bins
-    clip_err = above_x2 - 2 * edges * above_x + edges ** 2 * above_n
-    round_err = (edges / levels) ** 2 / 12.0 * (n.sum(axis=1, keepdims=True) - above_n)
-    cost = round_err + outlier_weight * clip_err
-    cost[:, : max(1, bins // 8)] = np.inf
-    best = np.argmin(cost, axis=1)
-    return edges[best] * top
-
-
 def depthwise_moments(model: DepthModel, images: list[np.ndarray], batch_size: int = 4) -> dict[str, np.ndarray]:
     """Second moments of every depthwise layer's 3x3 input windows, per channel: (C, 9, 9) by layer output.
 
@@ -533,7 +460,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
                 top = top ** options.relu6_spread * top.max() ** (1.0 - options.relu6_spread)
             if not options.per_channel_relu6:
                 top = np.full(node.cout, top.max())
-            out_scale = np.maximum(top * factor, 1e-6) / 255.0
+            out_scale = np.maximum(np.minimum(top * factor, 6.0), 1e-6) / 255.0  # the clamp stays at 6
             if not options.per_channel_relu6:
                 out_scale = float(out_scale[0])
                 hi = int(min(255, round(6.0 / out_scale)))
