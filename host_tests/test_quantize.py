@@ -532,14 +532,15 @@ def test_layer_noise_report_finds_a_damaged_layer(random_model, random_maxima, p
     from pynq_depth.quant_report import format_report, layer_noise
 
     program = quantize_model(random_model, random_maxima, HW)
-    report = layer_noise(random_model, program, photos[3:5])
+    images = photos[:3]  # the calibration images: a random model clips much on others
+    report = layer_noise(random_model, program, images)
     assert [row.tensor for row in report] == [c.output for c in program.conv_commands]
-    assert all(np.isfinite(row.own_sqnr_db) and row.own_sqnr_db > 20 for row in report)  # 8-bit layers
+    assert all(np.isfinite(row.own_sqnr_db) and row.own_sqnr_db > 30 for row in report)  # 8-bit layers: measured 34+
     assert all(0.0 <= row.clipped <= 1.0 for row in report)
     damaged = copy.deepcopy(program)
     victim = damaged.conv_commands[5]
     victim.weights = (victim.weights // 16 * 16).astype(np.int8)  # 4 bits of every weight lost
-    rows = {row.tensor: row for row in layer_noise(random_model, damaged, photos[3:5])}
+    rows = {row.tensor: row for row in layer_noise(random_model, damaged, images)}
     assert min(rows.values(), key=lambda row: row.own_sqnr_db).tensor == victim.output
     later = damaged.conv_commands[6].output
     assert rows[later].network_sqnr_db < {r.tensor: r for r in report}[later].network_sqnr_db  # noise travels on

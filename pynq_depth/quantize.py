@@ -338,7 +338,7 @@ class QuantizeOptions:
 
     per_channel_relu6: bool = True
     per_channel_residual: bool = True
-    relu6_spread: float = 1.0
+    relu6_spread: float = 0.75
     range_factors: dict[str, float] = field(default_factory=dict)
 
 
