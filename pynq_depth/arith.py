@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -345,6 +346,10 @@ def requantize_float(acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, scale
 
 #: Output values per strip: its float64 temporaries (512 KiB) and float32 inputs stay in a 2 MiB L2 cache.
 _STRIP_OUTPUTS = 1 << 16
+#: Layers with fewer output values are not split between threads (waking one costs tens of microseconds).
+_PARALLEL_OUTPUTS = 1 << 14
+#: Below this many input channels a 3x3 im2col is built channel-planar (FusedConv._planar_cols).
+_PLANAR_CIN = 8
 #: float64 represents every integer multiple of 2**-s below 2**(53-s) exactly.
 _F64_BITS = 53
 
@@ -490,23 +495,19 @@ class FusedConv:
         w64 = weights.astype(np.int64)
         bound = act_max * np.abs(w64).reshape(self.cout, -1).sum(axis=1)  # A[o]
         self.chunks: list[tuple[int, int]] | None = None
+        self.wmat9: np.ndarray | None = None
         if kind == "dw3x3":
             self.wtaps = np.ascontiguousarray(np.transpose(weights, (1, 2, 0)).reshape(9, -1), dtype=np.float32)
-            self.tap_shift = False
         else:
             cin = weights.shape[-1]
             wmat = weights.reshape(self.cout, -1).T  # (k*k*Cin, Cout), rows in (ky, kx, ci) order
-            # One GEMM per tap over the padded strip, then shifted sums: cheaper than im2col's 9 copies of
-            # the input when the layer has no more outputs than inputs per pixel.
-            self.tap_shift = self.k == 3 and self.stride == 1 and self.cout <= cin and bound.max() < _F32_EXACT
-            if self.tap_shift:
-                # (Cin, 9 * Cout): column t * Cout + o is tap t of output channel o
+            self.wmat = np.ascontiguousarray(wmat, dtype=np.float32)
+            if bound.max() >= _F32_EXACT:
+                self.chunks = _k_chunks(wmat, act_max)
+            elif self.k == 3 and self.stride == 1:
+                # Tap-shift method (see layer_products): (Cin, 9 * Cout), column t * Cout + o is tap t of channel o.
                 self.wmat9 = np.ascontiguousarray(
                     wmat.reshape(9, cin, self.cout).transpose(1, 0, 2).reshape(cin, 9 * self.cout), dtype=np.float32)
-            else:
-                self.wmat = np.ascontiguousarray(wmat, dtype=np.float32)
-                if bound.max() >= _F32_EXACT:
-                    self.chunks = _k_chunks(wmat, act_max)
         # Requantisation constants and the exactness bound (step 2 of the class notes), in Python ints.
         self.leaky = bool(np.any(mult != mult_neg))
         self.c = 0 if lo >= 0 else int(info.min)
@@ -549,10 +550,6 @@ class FusedConv:
         """Output height and width for an ``h`` x ``w`` input."""
         return (conv_out_size(h, self.k, self.stride, self.pad), conv_out_size(w, self.k, self.stride, self.pad))
 
-    def strip_rows(self, wo: int) -> int:
-        """Output rows per strip for an output ``wo`` wide."""
-        return max(1, _STRIP_OUTPUTS // max(1, wo * self.cout))
-
     def _tiled(self, wo: int) -> dict[str, np.ndarray]:
         """Per-channel constants repeated along an output row of ``wo`` pixels, so that every
         elementwise pass runs one long contiguous loop per row instead of one per pixel."""
@@ -571,61 +568,132 @@ class FusedConv:
         return tiles
 
     # ------------------------------------------------------------------ running
-    def __call__(self, x: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
-        """The layer's output for input ``x`` (H, W, Cin) and residual ``skip`` (Ho, Wo, Cout)."""
+    def __call__(self, x: np.ndarray, skip: np.ndarray | None = None,
+                 map_strips: Callable[[Callable[[int], None], int], None] | None = None,
+                 threads: int = 1, strip_gemm: bool = False) -> np.ndarray:
+        """The layer's output for input ``x`` (H, W, Cin) and residual ``skip`` (Ho, Wo, Cout).
+
+        ``map_strips(task, n)`` runs ``task(0) ... task(n - 1)`` in any order and on any
+        threads (default: in order, here); ``threads`` is how many it uses, so that a large
+        layer is cut into at least that many strips.  With ``strip_gemm`` every strip
+        makes its own matrix product (for a single-threaded BLAS, the strips being the
+        parallel work), else the layer makes one (:meth:`layer_products`) first.
+        """
         ho, wo = self.out_size(x.shape[0], x.shape[1])
         out = np.empty((ho, wo, self.cout), dtype=self.out_dtype)
-        products = self.layer_products(x, ho, wo)
-        rows = self.strip_rows(wo)
-        for r0 in range(0, ho, rows):
-            self.run_strip(x, products, skip, out, r0, min(ho, r0 + rows))
+        products = None if strip_gemm else self.layer_products(x, ho, wo)
+        self._tiled(wo)  # before any thread needs it
+        bounds = self.strips(ho, wo, threads)
+
+        def task(i: int) -> None:
+            self.run_strip(x, products, skip, out, bounds[i], bounds[i + 1])
+
+        if map_strips is None or len(bounds) <= 2:
+            for i in range(len(bounds) - 1):
+                task(i)
+        else:
+            map_strips(task, len(bounds) - 1)
         return out
 
-    def layer_products(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray | None:
-        """The layer's matrix product, in ONE BLAS call (or one per K range), or None for dw3x3.
+    def strips(self, ho: int, wo: int, threads: int = 1) -> list[int]:
+        """Row boundaries ``[0, ..., ho]`` of the strips: about _STRIP_OUTPUTS values each, of equal
+        height, and at least ``threads`` of them when the layer has _PARALLEL_OUTPUTS values or more."""
+        outputs = ho * wo * self.cout
+        n = -(-outputs // _STRIP_OUTPUTS)
+        if threads > 1 and outputs >= _PARALLEL_OUTPUTS:
+            n = max(n, threads)
+        n = max(1, min(ho, n))
+        rows = -(-ho // n)
+        return list(range(0, ho, rows)) + [ho]
 
-        Accumulators of every output pixel (Ho, Wo, Cout), or with the tap-shift
-        method each padded pixel's product with all nine taps' weights (Ho+2, Wo+2, 9, Cout).
-        One call per layer rather than one per strip: a multi-threaded BLAS waits at
-        every call for its worker threads, which on a loaded machine may each be a
-        scheduler time slice away.
+    def tap_shift(self, ho: int, wo: int, cin: int) -> bool:
+        """Whether a stride-1 3x3 layer of this size uses the tap-shift method rather than im2col.
+
+        Tap shift multiplies every padded pixel by all nine taps' weights in one GEMM
+        and sums shifted windows of the result: more multiply-adds ((Ho+2)(Wo+2) pixels
+        instead of Ho*Wo) and eight additions per output, but no nine-fold copy of the
+        input.  The rough costs below (ns per multiply-add; per added or copied value,
+        whose loops run along only Cout or Cin contiguous values; measured with
+        NumPy + OpenBLAS on one core) pick the cheaper; both are exact.
+        """
+        if self.wmat9 is None:
+            return False
+        macs = 9 * cin * self.cout
+        tap = (ho + 2) * (wo + 2) * macs * 0.015 + 8 * ho * wo * self.cout * (0.05 + 5 / self.cout)
+        im2col = ho * wo * macs * 0.015 + 9 * ho * wo * cin * (0.05 + 5 / cin)
+        return tap < im2col
+
+    def layer_products(self, x: np.ndarray, ho: int, wo: int) -> np.ndarray | None:
+        """The whole layer's matrix product (:meth:`_products`) in ONE BLAS call (or one per K range).
+
+        For a multi-threaded BLAS: it waits at every call for its worker threads,
+        which on a loaded machine may each be a scheduler time slice away.
+        """
+        return self._products(x, 0, ho, wo, "layer")
+
+    def _products(self, x: np.ndarray, r0: int, r1: int, wo: int, name: str) -> np.ndarray | None:
+        """The matrix product of output rows ``r0:r1``, indexed from row ``r0``; None for dw3x3.
+
+        The accumulators themselves (r, Wo, Cout), or with the tap-shift method
+        (:meth:`tap_shift`) each padded pixel's product with all nine taps' weights
+        (r+2, Wo+2, 9, Cout).
         """
         if self.kind == "dw3x3":
             return None
-        cin, cout = x.shape[2], self.cout
-        phases = self._phases(x, 0, ho, wo, "layer")
-        if self.tap_shift:
-            padded = phases[0][0]
+        r, cin, cout = r1 - r0, x.shape[2], self.cout
+        ho = self.out_size(x.shape[0], x.shape[1])[0]
+        if self.tap_shift(ho, wo, cin):
+            padded = self._phases(x, r0, r1, wo, name)[0][0]
             hp, wp = padded.shape[:2]
-            products = _scratch("layer_taps", (hp * wp, 9 * cout), np.float32)
+            products = _scratch(f"{name}_taps", (hp * wp, 9 * cout), np.float32)
             np.matmul(padded.reshape(hp * wp, cin), self.wmat9, out=products)
             return products.reshape(hp, wp, 9, cout)
         if self.k == 1:
-            cols = phases[0][0].reshape(ho * wo, cin)
+            cols = self._phases(x, r0, r1, wo, name)[0][0].reshape(r * wo, cin)
+        elif cin < _PLANAR_CIN:
+            cols = self._planar_cols(x, r0, r1, wo, name)
         else:
-            cols4 = _scratch("layer_cols", (ho, wo, 9, cin), np.float32)
+            phases = self._phases(x, r0, r1, wo, name)
+            cols4 = _scratch(f"{name}_cols", (r, wo, 9, cin), np.float32)
             for t in range(9):
-                np.copyto(cols4[:, :, t], self._window(phases, t // 3, t % 3, ho, wo))
-            cols = cols4.reshape(ho * wo, 9 * cin)
+                np.copyto(cols4[:, :, t], self._window(phases, t // 3, t % 3, r, wo))
+            cols = cols4.reshape(r * wo, 9 * cin)
         if self.chunks is None:
-            acc = _scratch("layer_acc", (ho * wo, cout), np.float32)
+            acc = _scratch(f"{name}_acc", (r * wo, cout), np.float32)
             np.matmul(cols, self.wmat, out=acc)
-            return acc.reshape(ho, wo, cout)
-        acc64 = _scratch("layer_acc64", (ho * wo, cout), np.float64)
-        part = _scratch("layer_acc", (ho * wo, cout), np.float32)
+            return acc.reshape(r, wo, cout)
+        acc64 = _scratch(f"{name}_acc64", (r * wo, cout), np.float64)
+        part = _scratch(f"{name}_acc", (r * wo, cout), np.float32)
         acc64[...] = 0
         for start, stop in self.chunks:
             np.matmul(cols[:, start:stop], self.wmat[start:stop], out=part)
             acc64 += part
-        return acc64.reshape(ho, wo, cout)
+        return acc64.reshape(r, wo, cout)
+
+    def _planar_cols(self, x: np.ndarray, r0: int, r1: int, wo: int, name: str) -> np.ndarray:
+        """im2col of output rows ``r0:r1`` for few input channels, built channel-planar: (r*Wo, 9*Cin)
+        as the transpose of a C-contiguous (9*Cin, r*Wo) array (BLAS reads either).  The pixel-major
+        layout would copy runs of only Cin values; here every copy runs along a whole output row."""
+        s, cin, r = self.stride, x.shape[2], r1 - r0
+        hp, wp = s * (r - 1) + 3, s * (wo - 1) + 3
+        planes = _scratch(f"{name}_planes", (cin, hp, wp), np.float32)
+        _fill_padded(planes.transpose(1, 2, 0), x, r0 * s - self.pad, -self.pad, 1)
+        cols = _scratch(f"{name}_cols_planar", (9, cin, r, wo), np.float32)
+        for t in range(9):
+            ky, kx = divmod(t, 3)
+            np.copyto(cols[t], planes[:, ky:ky + s * (r - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s])
+        return cols.reshape(9 * cin, r * wo).T
 
     def run_strip(self, x: np.ndarray, products: np.ndarray | None, skip: np.ndarray | None, out: np.ndarray,
                   r0: int, r1: int) -> None:
-        """Compute output rows ``r0:r1`` into ``out`` from :meth:`layer_products` (strips are
-        independent: any order, any thread)."""
+        """Compute output rows ``r0:r1`` into ``out``, from :meth:`layer_products` or (None) with the
+        strip's own product.  Strips are independent: any order, any thread."""
         wo = out.shape[1]
         tiles = self._tiled(wo)
-        acc = self._strip_accumulators(x, products, r0, r1, wo, tiles)
+        origin = 0
+        if products is None and self.kind != "dw3x3":
+            products, origin = self._products(x, r0, r1, wo, "strip"), r0
+        acc = self._strip_accumulators(x, products, r0 - origin, r1 - origin, wo, tiles, r0)
         self._requantize(acc, None if skip is None else skip[r0:r1], out[r0:r1], tiles)
 
     def _phases(self, x: np.ndarray, r0: int, r1: int, wo: int, name: str = "strip") -> list[list[np.ndarray]]:
@@ -653,12 +721,13 @@ class FusedConv:
         s = self.stride
         return phases[ky % s][kx % s][ky // s:ky // s + r, kx // s:kx // s + wo]
 
-    def _strip_accumulators(self, x: np.ndarray, products: np.ndarray | None, r0: int, r1: int, wo: int,
-                            tiles: dict[str, np.ndarray]) -> np.ndarray:
-        """Exact accumulators (without bias) of output rows ``r0:r1``: (r, wo, Cout) float32 or float64."""
-        r, cout = r1 - r0, self.cout
+    def _strip_accumulators(self, x: np.ndarray, products: np.ndarray | None, p0: int, p1: int, wo: int,
+                            tiles: dict[str, np.ndarray], r0: int) -> np.ndarray:
+        """Exact accumulators (without bias) of the strip at output row ``r0``: (r, wo, Cout) float32 or
+        float64, from rows ``p0:p1`` of ``products`` (dw3x3: from the input)."""
+        r, cout = p1 - p0, self.cout
         if self.kind == "dw3x3":
-            phases = self._phases(x, r0, r1, wo)
+            phases = self._phases(x, r0, r0 + r, wo)
             acc = _scratch("acc", (r, wo, cout), np.float32)
             product = _scratch("product", (r, wo, cout), np.float32)
             taps = tiles["taps"]
@@ -671,12 +740,12 @@ class FusedConv:
                     acc += product
             return acc
         assert products is not None
-        if not self.tap_shift:
-            return products[r0:r1]
+        if products.ndim == 3:  # the GEMM gave the accumulators themselves
+            return products[p0:p1]
         acc = _scratch("acc", (r, wo, cout), np.float32)
-        np.add(products[r0:r1, :wo, 0], products[r0:r1, 1:1 + wo, 1], out=acc)
+        np.add(products[p0:p1, :wo, 0], products[p0:p1, 1:1 + wo, 1], out=acc)
         for t in range(2, 9):
-            acc += products[r0 + t // 3:r1 + t // 3, t % 3:t % 3 + wo, t]
+            acc += products[p0 + t // 3:p1 + t // 3, t % 3:t % 3 + wo, t]
         return acc
 
     def _requantize(self, acc: np.ndarray, skip: np.ndarray | None, out: np.ndarray,
