@@ -618,7 +618,9 @@ class FusedConv:
         parallel work), else the layer makes one (:meth:`layer_products`) first.
         """
         ho, wo = self.out_size(x.shape[0], x.shape[1])
-        out = np.empty((ho, wo, self.cout), dtype=self.out_dtype)
+        out = np.empty((max(ho, 0), max(wo, 0), self.cout), dtype=self.out_dtype)
+        if out.size == 0:
+            return out
         products = None if strip_gemm else self.layer_products(x, ho, wo)
         self._tiled(wo)  # before any thread needs it
         bounds = self.strips(ho, wo, threads)

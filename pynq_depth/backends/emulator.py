@@ -12,7 +12,7 @@ import numpy as np
 
 from ..arith import FusedConv, conv_acc_float, fast_weights, requant_scales, requantize_float
 from ..config import HwConfig
-from ..program import NUMPY_DTYPES, ConvCmd
+from ..program import NUMPY_DTYPES, ConvCmd, Program
 from .base import Backend
 
 #: Default thread count: the CPUs this process may run on, at most this many.
@@ -238,7 +238,8 @@ class Emulator(Backend):
         super().__init__(config)
         self.threads = default_threads() if threads is None else max(1, int(threads))
 
-    def run(self, program, rgb, trace=False, on_layer=None):  # type: ignore[no-untyped-def]
+    def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
+            on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """:meth:`Backend.run <pynq_depth.backends.base.Backend.run>` with BLAS held at one thread
         throughout (see :class:`_BlasThreads`)."""
         with blas_threads().single():
