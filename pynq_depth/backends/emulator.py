@@ -18,6 +18,9 @@ from .base import Backend
 #: Default thread count: the CPUs this process may run on, at most this many.
 MAX_DEFAULT_THREADS = 8
 
+#: Guards the process-wide pools and BLAS control below.
+_pools_lock = threading.Lock()
+
 
 def default_threads() -> int:
     """The CPUs this process may use (``os.sched_getaffinity`` where it exists), capped at
@@ -100,7 +103,9 @@ class StripPool:
                 task(i)
             return
         if self._pid != os.getpid():
-            self._start()
+            with _pools_lock:  # two first callers must not both start helpers
+                if self._pid != os.getpid():
+                    self._start()
         if not self._busy.acquire(blocking=False):
             for i in range(n):
                 task(i)
@@ -122,7 +127,6 @@ class StripPool:
 
 
 _pools: dict[int, StripPool] = {}
-_pools_lock = threading.Lock()
 
 
 def strip_pool(threads: int) -> StripPool:
