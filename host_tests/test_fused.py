@@ -389,3 +389,29 @@ def test_without_blas_control_one_product_per_layer(monkeypatch, packaged_progra
     monkeypatch.setattr(FusedConv, "layer_products", counted)
     assert_array_equal(Emulator(threads=2).run(packaged_program, example_rgb), expected)
     assert len(calls) == len(packaged_program.conv_commands)
+
+
+@pytest.mark.parametrize("others,expected", [(None, 2), (0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (3.0, 1)])
+def test_default_threads_leave_busy_cores_alone(monkeypatch, others, expected):
+    """Two CPUs: another process keeping one busy leaves one strip thread (no helper waiting on a core)."""
+    monkeypatch.setattr(emulator_module, "default_threads", lambda: 2)
+    monkeypatch.setattr(emulator_module, "_load", type("Load", (), {"others": lambda self: others})())
+    assert emulator_module.free_threads(2) == expected
+    assert emulator_module.free_threads(1) == 1
+
+
+def test_threads_given_are_kept_and_default_adapts(monkeypatch, packaged_program, example_rgb):
+    monkeypatch.setattr(emulator_module, "free_threads", lambda limit: 1)
+    fixed, adaptive = Emulator(threads=3), Emulator()
+    fixed.run(packaged_program, example_rgb)
+    adaptive.run(packaged_program, example_rgb)
+    assert fixed._frame_threads == 3 and adaptive._frame_threads == 1
+
+
+def test_cpu_load_probe_reads_proc():
+    probe = emulator_module._CpuLoad()
+    if probe._last is None:
+        pytest.skip("no /proc/stat here")
+    probe._last = (probe._last[0] - 10.0,) + probe._last[1:]  # pretend the window has passed
+    others = probe.others()
+    assert others is not None and others >= 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -30,6 +31,60 @@ def default_threads() -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(MAX_DEFAULT_THREADS, cpus))
+
+
+class _CpuLoad:
+    """How many CPUs other processes kept busy lately: ``/proc/stat`` busy time less this process's
+    own, averaged over windows of at least :attr:`WINDOW_S` (Linux; None elsewhere or before the
+    first window).  Used to run no more strip threads than there are free cores: a helper thread
+    that has to share a core holds up every layer's end while the scheduler runs the other process.
+    """
+
+    WINDOW_S = 0.5
+
+    def __init__(self) -> None:
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._sample()
+        self._others: float | None = None
+
+    @staticmethod
+    def _sample() -> tuple[float, int, int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:9]]
+            with open("/proc/self/stat", encoding="ascii") as own:
+                mine = own.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            return None
+        busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]  # all but idle, iowait
+        return time.monotonic(), busy, int(mine[11]) + int(mine[12])  # utime + stime of every thread
+
+    def others(self) -> float | None:
+        """CPUs busy with other processes in the last complete window, or None."""
+        now = self._sample()
+        if now is None or self._last is None:
+            return None
+        elapsed = now[0] - self._last[0]
+        if elapsed >= self.WINDOW_S:
+            ticks = (now[1] - self._last[1]) - (now[2] - self._last[2])
+            self._others = max(0.0, ticks / self._tick / elapsed)
+            self._last = now
+        return self._others
+
+
+_load: _CpuLoad | None = None
+
+
+def free_threads(limit: int) -> int:
+    """At most ``limit`` threads, one per CPU that other processes left free lately (at least one)."""
+    global _load
+    with _pools_lock:
+        if _load is None:
+            _load = _CpuLoad()
+        others = _load.others()
+    if others is None:
+        return limit
+    return max(1, min(limit, int(default_threads() - others + 0.5)))
 
 
 class _Job:
@@ -232,20 +287,24 @@ class Emulator(Backend):
     config : HwConfig, optional
         Accelerator configuration (packaged default when omitted).
     threads : int, optional
-        Threads for the elementwise work of a layer (default :func:`default_threads`);
-        BLAS keeps its own threads.  The result does not depend on it.
+        Threads that share each layer's strips.  Default: :func:`default_threads`, less
+        the CPUs other processes kept busy lately (:func:`free_threads`, checked per
+        frame).  The result does not depend on it.
     """
 
     name = "emulator"
 
     def __init__(self, config: HwConfig | None = None, threads: int | None = None) -> None:
         super().__init__(config)
+        self.adaptive = threads is None
         self.threads = default_threads() if threads is None else max(1, int(threads))
+        self._frame_threads = self.threads
 
     def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
             on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """:meth:`Backend.run <pynq_depth.backends.base.Backend.run>` with BLAS held at one thread
         throughout (see :class:`_BlasThreads`)."""
+        self._frame_threads = free_threads(self.threads) if self.adaptive else self.threads
         with blas_threads().single():
             return super().run(program, rgb, trace=trace, on_layer=on_layer)
 
@@ -267,8 +326,9 @@ class Emulator(Backend):
             out = requantize_float(acc, bias, scale, scale_neg, cmd.lo, cmd.hi, skip=skip, skip_scale=skip_scale)
             return out.astype(NUMPY_DTYPES[out_dtype])
         blas = blas_threads()
+        threads = self._frame_threads
         with blas.single():
-            return fused(x, skip, strip_pool(self.threads).map, self.threads, strip_gemm=blas.available)
+            return fused(x, skip, strip_pool(threads).map, threads, strip_gemm=blas.available)
 
     def _cached(self, cmd: ConvCmd, key: tuple, make: Callable[[], object]) -> object:
         """``make()`` cached per command and ``key`` while the command's arrays and constants stay the same."""
