@@ -637,11 +637,12 @@ class FusedConv:
 
     def strips(self, ho: int, wo: int, threads: int = 1) -> list[int]:
         """Row boundaries ``[0, ..., ho]`` of the strips: about _STRIP_OUTPUTS values each, of equal
-        height, and at least ``threads`` of them when the layer has _PARALLEL_OUTPUTS values or more."""
+        height; when the layer has _PARALLEL_OUTPUTS values or more, a multiple of ``threads`` of
+        them (three strips on two threads would leave one idle for a third of the layer)."""
         outputs = ho * wo * self.cout
         n = -(-outputs // _STRIP_OUTPUTS)
         if threads > 1 and outputs >= _PARALLEL_OUTPUTS:
-            n = max(n, threads)
+            n = -(-n // threads) * threads
         n = max(1, min(ho, n))
         rows = -(-ho // n)
         return list(range(0, ho, rows)) + [ho]
