@@ -23,7 +23,7 @@ CASES = [
     ("pw1x1", 7, 5, 16, 96, 1),
     ("dw3x3", 9, 11, 24, 24, 1),
     ("dw3x3", 10, 7, 17, 17, 2),
-    # large enough for several default-size strips (arith._STRIP_OUTPUTS) split between threads
+    # large enough for several default-size strips (arith._STRIP_OUTPUTS)
     ("dw3x3", 40, 52, 64, 64, 1),
     ("dw3x3", 41, 50, 40, 40, 2),
     ("pw1x1", 60, 80, 16, 96, 1),

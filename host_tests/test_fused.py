@@ -1,14 +1,16 @@
 """The emulator's fused strip path (:class:`pynq_depth.arith.FusedConv`) gives exactly the integers of
-``requantize(conv_acc(...))``, whatever the strips, threads, method or values.
+``requantize(conv_acc(...))``, whatever the strips, the sharing with the helper process, the method
+or the values.
 
 The reference here is arith's integer path, itself checked against nested Python loops in
-test_arith.py.  Strips are made tiny and split between threads so that every boundary case of the
-strip code runs on layers small enough for a fast reference; the worst cases of the float proof
-(rounding ties, saturated constants, the edges of the accepted bound) are built deliberately.
+test_arith.py.  Strips are made tiny (and split with the helper process) so that every boundary case
+of the strip code runs on layers small enough for a fast reference; the worst cases of the float
+proof (rounding ties, saturated constants, the edges of the accepted bound) are built deliberately.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -20,8 +22,8 @@ from numpy.testing import assert_array_equal
 from pynq_depth import arith
 from pynq_depth.arith import FusedConv, conv_acc, requantize
 from pynq_depth.backends import emulator as emulator_module
-from pynq_depth.backends.emulator import Emulator, StripPool, blas_threads
-from pynq_depth.program import NUMPY_DTYPES, ConvCmd
+from pynq_depth.backends.emulator import Emulator, _Arena, blas_threads, shared_helper
+from pynq_depth.program import NUMPY_DTYPES, ConvCmd, Program, TensorInfo
 from pynq_depth.verify import random_layer_program
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
@@ -40,18 +42,56 @@ def prepare(cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str
                              None if skip is None else skip.dtype, cmd.skip_mult, cmd.skip_shift)
 
 
-def check(cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, threads: int = 2) -> None:
-    got = Emulator(threads=threads).run_conv(cmd, x, skip, out_dtype)
+def check(cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, shared: bool = False) -> None:
+    """The emulator's output equals the reference; ``shared``: half the strips by the helper process."""
+    emulator = Emulator(workers=1)
+    if shared:
+        got = run_shared(emulator, cmd, x, skip, out_dtype)
+    else:
+        got = emulator.run_conv(cmd, x, skip, out_dtype)
     expected = reference(cmd, x, skip, out_dtype)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert_array_equal(got, expected)
 
 
+def run_shared(emulator: Emulator, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str):
+    """run_conv as during Emulator.run with the helper: tensors in an arena, the layer split."""
+    helper = shared_helper()
+    if helper is None or not blas_threads().available:
+        pytest.skip("no helper process or BLAS control here")
+    fused = prepare(cmd, x, skip, out_dtype)
+    if fused is None:
+        return emulator.run_conv(cmd, x, skip, out_dtype)
+    ho, wo = fused.out_size(x.shape[0], x.shape[1])
+    tensors = {cmd.input: TensorInfo(cmd.input, x.shape, x.dtype.name, np.ones(x.shape[2], np.float32)),
+               cmd.output: TensorInfo(cmd.output, (ho, wo, fused.cout), out_dtype, np.ones(fused.cout, np.float32))}
+    if skip is not None:
+        tensors[cmd.skip] = TensorInfo(cmd.skip, skip.shape, skip.dtype.name, np.ones(skip.shape[2], np.float32))
+    program = Program(arith_id="t", model="t", input_hw=x.shape[:2], input_lut=np.zeros((3, 256), np.int8),
+                      tensors=tensors, commands=[cmd], output=cmd.output)
+    arena = _Arena(program)
+    xs = arena.slot(cmd.input)
+    np.copyto(xs, x)
+    ss = None
+    if skip is not None:
+        ss = arena.slot(cmd.skip)
+        np.copyto(ss, skip)
+    emulator._frame = (arena, helper)
+    try:
+        out = emulator.run_conv(cmd, xs, ss, out_dtype)
+        if ho * wo * fused.cout >= emulator_module.SPLIT_OUTPUTS and len(fused.strips(ho, wo, 2)) > 2:
+            assert np.shares_memory(out, arena.base)  # it really was the shared path
+        return np.array(out)
+    finally:
+        emulator._frame = None
+
+
 @pytest.fixture
 def tiny_strips(monkeypatch):
-    """Strips of a few values, all split between threads: every layer runs many strips."""
+    """Strips of a few values, every layer shared with the helper: every layer runs many strips."""
     monkeypatch.setattr(arith, "_STRIP_OUTPUTS", 29)
     monkeypatch.setattr(arith, "_PARALLEL_OUTPUTS", 1)
+    monkeypatch.setattr(emulator_module, "SPLIT_OUTPUTS", 1)
 
 
 def conv_cmd(kind: str, weights: np.ndarray, bias, mult, mult_neg, shift, lo: int, hi: int, stride: int = 1,
@@ -63,10 +103,10 @@ def conv_cmd(kind: str, weights: np.ndarray, bias, mult, mult_neg, shift, lo: in
                    skip="s" if skip else None, skip_mult=skip_mult, skip_shift=skip_shift)
 
 
-# ----------------------------------------------------------------- random layers, many strips, threads
-@pytest.mark.parametrize("threads", [1, 2, 3])
+# ----------------------------------------------------------------- random layers, many strips, shared
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("block", range(4))
-def test_random_layers_in_tiny_strips_on_threads(tiny_strips, block, threads):
+def test_random_layers_in_tiny_strips(tiny_strips, block, shared):
     modes = set()
     for seed in range(block * 60, block * 60 + 60):
         rng = np.random.default_rng(seed)
@@ -80,7 +120,7 @@ def test_random_layers_in_tiny_strips_on_threads(tiny_strips, block, threads):
         out_dtype = program.tensors[cmd.output].dtype
         fused = prepare(cmd, x, skip, out_dtype)
         modes.add("fallback" if fused is None else ("fold" if fused.fold else "floor"))
-        check(cmd, x, skip, out_dtype, threads)
+        check(cmd, x, skip, out_dtype, shared)
     assert {"fold", "floor"} <= modes  # random_layer_program's extremes reach both modes
 
 
@@ -96,6 +136,7 @@ def test_conv3x3_methods_agree(tiny_strips, monkeypatch, tap_shift, cin, cout, h
                                                pad=pad, in_dtype=in_dtype, residual=True)
         cmd = program.conv_commands[0]
         check(cmd, inputs["input"], inputs["skip"], program.tensors["output"].dtype)
+        check(cmd, inputs["input"], inputs["skip"], program.tensors["output"].dtype, shared=True)
 
 
 def test_k_chunks_keep_every_partial_sum_exact(tiny_strips):
@@ -165,12 +206,13 @@ def extreme_layers(draw):
 
 
 @PROPERTY_SETTINGS
-@given(extreme_layers(), st.sampled_from([1, 2]))
-def test_extreme_values_property(monkeypatch, layer, threads):
+@given(extreme_layers(), st.booleans())
+def test_extreme_values_property(monkeypatch, layer, shared):
     monkeypatch.setattr(arith, "_STRIP_OUTPUTS", 17)
     monkeypatch.setattr(arith, "_PARALLEL_OUTPUTS", 1)
+    monkeypatch.setattr(emulator_module, "SPLIT_OUTPUTS", 1)
     cmd, x, skip, out_dtype = layer
-    check(cmd, x, skip, out_dtype, threads)
+    check(cmd, x, skip, out_dtype, shared)
 
 
 # ----------------------------------------------------------------- rounding ties
@@ -222,6 +264,7 @@ def test_rounding_ties_at_every_shift(tiny_strips, out_dtype, mults, sign, leaky
     assert len(np.unique(expected)) > 20  # the ties are inside the output range, not clamped away
     assert prepare(cmd, x, None, out_dtype) is not None
     check(cmd, x, None, out_dtype)
+    check(cmd, x, None, out_dtype, shared=True)
 
 
 # ----------------------------------------------------------------- the bound's edges and the fallback
@@ -272,8 +315,8 @@ def test_outside_the_proof_runs_the_whole_layer_path(case):
 
 
 # ----------------------------------------------------------------- the real network
-def test_default_network_every_layer_equals_integer_path_on_any_threads(packaged_program, example_rgb):
-    traces = [Emulator(threads=t).run(packaged_program, example_rgb, trace=True) for t in (1, 2, 3)]
+def test_default_network_every_layer_equals_integer_path_with_and_without_helper(packaged_program, example_rgb):
+    traces = [Emulator(workers=w).run(packaged_program, example_rgb, trace=True) for w in (1, 2)]
     for other in traces[1:]:
         for name, value in traces[0].items():
             assert_array_equal(other[name], value)
@@ -302,55 +345,68 @@ def example_rgb(packaged_program):
     return resize_rgb(load_image(PACKAGE_DIR / "data" / "example.jpg"), *packaged_program.input_hw)
 
 
-# ----------------------------------------------------------------- the strip pool
-def test_pool_runs_every_task_once_on_several_threads():
-    pool = StripPool(3)
-    seen: list[int] = []
-    names: set[str] = set()
-    lock = threading.Lock()
-    barrier = threading.Barrier(2, timeout=10)
-
-    def task(i: int) -> None:
-        if i < 2:
-            barrier.wait()  # two tasks run at the same time: two threads are really used
-        with lock:
-            seen.append(i)
-            names.add(threading.current_thread().name)
-
-    pool.map(task, 40)
-    assert sorted(seen) == list(range(40))
-    assert len(names) >= 2
+# ----------------------------------------------------------------- the helper process
+def helper_or_skip():
+    helper = shared_helper()
+    if helper is None or not blas_threads().available:
+        pytest.skip("no helper process or BLAS control here")
+    return helper
 
 
-def test_pool_reraises_and_stays_usable():
-    pool = StripPool(2)
-
-    def failing(i: int) -> None:
-        if i == 3:
-            raise ValueError("strip 3")
-
-    with pytest.raises(ValueError, match="strip 3"):
-        pool.map(failing, 8)
-    done: list[int] = []
-    pool.map(done.append, 5)
-    assert sorted(done) == list(range(5))
-
-
-def test_pool_called_from_a_task_runs_serially():
-    pool = StripPool(2)
-    inner: list[int] = []
-    pool.map(lambda i: pool.map(inner.append, 3), 2)
-    assert sorted(inner) == [0, 0, 1, 1, 2, 2]
+def test_shared_frames_are_the_callers_own(packaged_program, example_rgb):
+    """With the helper, tensors live in an arena reused every frame: what run() returns and what
+    on_layer receives must be copies, unchanged by the next frame."""
+    helper_or_skip()
+    emulator = Emulator(workers=2)
+    seen: dict[str, np.ndarray] = {}
+    first = emulator.run(packaged_program, example_rgb, on_layer=lambda name, value: seen.setdefault(name, value))
+    kept = {name: value.copy() for name, value in seen.items()}
+    other = np.ascontiguousarray(example_rgb[::-1])
+    second = emulator.run(packaged_program, other)
+    assert not np.array_equal(first, second)  # a different frame really was computed in the same arena
+    for name, value in seen.items():
+        assert_array_equal(value, kept[name])
+    assert_array_equal(first, Emulator(workers=1).run(packaged_program, example_rgb))
+    assert_array_equal(second, Emulator(workers=1).run(packaged_program, other))
 
 
-def test_concurrent_emulators_share_the_pool(packaged_program, example_rgb):
-    expected = Emulator(threads=1).run(packaged_program, example_rgb)
+def test_arena_file_is_removed_once_shared(packaged_program, example_rgb):
+    helper_or_skip()
+    emulator = Emulator(workers=2)
+    emulator.run(packaged_program, example_rgb)
+    arena = emulator._arena(packaged_program)
+    assert arena.shared and not os.path.exists(arena.path)
+
+
+@pytest.mark.parametrize("how", ["closed pipe", "killed"])
+def test_a_failing_helper_is_left_and_the_layer_recomputed(monkeypatch, packaged_program, example_rgb, how):
+    expected = Emulator(workers=1).run(packaged_program, example_rgb)
+    helper_or_skip()
+    monkeypatch.setattr(emulator_module, "_helper", None)  # a helper of this test's own (restored after)
+    helper = shared_helper()
+    assert helper is not None
+    if how == "killed":
+        helper.proc.kill()
+        helper.proc.wait()
+    else:
+        def broken_reply():
+            raise EOFError("helper process closed its pipe")
+
+        monkeypatch.setattr(helper, "reply", broken_reply)
+    assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)
+    assert not helper.alive and shared_helper() is None  # given up, not used again
+    assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)
+
+
+def test_concurrent_emulators(packaged_program, example_rgb):
+    """Several threads running emulators at once: one gets the helper, the others run alone."""
+    expected = Emulator(workers=1).run(packaged_program, example_rgb)
     results: list[np.ndarray] = []
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            results.append(Emulator(threads=2).run(packaged_program, example_rgb))
+            results.append(Emulator(workers=2).run(packaged_program, example_rgb))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -359,7 +415,8 @@ def test_concurrent_emulators_share_the_pool(packaged_program, example_rgb):
         t.start()
     for t in workers:
         t.join(timeout=120)
-    assert not errors and len(results) == 3
+    assert not errors, errors
+    assert len(results) == 3
     for result in results:
         assert_array_equal(result, expected)
 
@@ -377,7 +434,7 @@ def test_blas_held_at_one_thread_during_a_run_and_restored(packaged_program, exa
 
 
 def test_without_blas_control_one_product_per_layer(monkeypatch, packaged_program, example_rgb):
-    expected = Emulator(threads=1).run(packaged_program, example_rgb)
+    expected = Emulator(workers=1).run(packaged_program, example_rgb)
     monkeypatch.setattr(emulator_module.blas_threads(), "available", False)
     calls: list[int] = []
     original = FusedConv.layer_products
@@ -387,25 +444,35 @@ def test_without_blas_control_one_product_per_layer(monkeypatch, packaged_progra
         return original(self, x, ho, wo)
 
     monkeypatch.setattr(FusedConv, "layer_products", counted)
-    assert_array_equal(Emulator(threads=2).run(packaged_program, example_rgb), expected)
-    assert len(calls) == len(packaged_program.conv_commands)
+    assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)
+    assert len(calls) == len(packaged_program.conv_commands)  # and no layer was shared
 
 
 @pytest.mark.parametrize("others,expected", [(None, 2), (0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (3.0, 1)])
-def test_default_threads_leave_busy_cores_alone(monkeypatch, others, expected):
-    """Two CPUs: another process keeping one busy leaves one strip thread (no helper waiting on a core)."""
-    monkeypatch.setattr(emulator_module, "default_threads", lambda: 2)
+def test_default_workers_leave_busy_cores_alone(monkeypatch, others, expected):
+    """Two CPUs: another process keeping one busy leaves this process alone (no helper waiting on a core)."""
+    monkeypatch.setattr(emulator_module, "default_workers", lambda: 2)
     monkeypatch.setattr(emulator_module, "_load", type("Load", (), {"others": lambda self: others})())
-    assert emulator_module.free_threads(2) == expected
-    assert emulator_module.free_threads(1) == 1
+    assert emulator_module.free_cpus(2) == expected
+    assert emulator_module.free_cpus(1) == 1
 
 
-def test_threads_given_are_kept_and_default_adapts(monkeypatch, packaged_program, example_rgb):
-    monkeypatch.setattr(emulator_module, "free_threads", lambda limit: 1)
-    fixed, adaptive = Emulator(threads=3), Emulator()
-    fixed.run(packaged_program, example_rgb)
-    adaptive.run(packaged_program, example_rgb)
-    assert fixed._frame_threads == 3 and adaptive._frame_threads == 1
+def test_workers_given_are_kept_and_default_adapts(monkeypatch, packaged_program, example_rgb):
+    used: list[bool] = []
+    original = Emulator._shared_conv
+
+    def spy(self, *args):
+        used.append(self._frame is not None)
+        return original(self, *args)
+
+    monkeypatch.setattr(Emulator, "_shared_conv", spy)
+    monkeypatch.setattr(emulator_module, "free_cpus", lambda limit: 1)
+    Emulator().run(packaged_program, example_rgb)  # adaptive: the busy machine leaves one CPU
+    assert used and not any(used)
+    used.clear()
+    helper_or_skip()
+    Emulator(workers=2).run(packaged_program, example_rgb)  # given: kept
+    assert used and all(used)
 
 
 def test_cpu_load_probe_reads_proc():

@@ -3,41 +3,53 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
+import mmap
 import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
 from ..arith import FusedConv, conv_acc_float, fast_weights, requant_scales, requantize_float
 from ..config import HwConfig
-from ..program import NUMPY_DTYPES, ConvCmd, Program
+from ..program import NUMPY_DTYPES, ConvCmd, HostCmd, Program
 from .base import Backend
 
-#: Default thread count: the CPUs this process may run on, at most this many.
-MAX_DEFAULT_THREADS = 8
+#: At most this many processes share a layer by default (one helper process; see _Helper).
+MAX_DEFAULT_WORKERS = 2
+#: Layers with fewer output values run in this process only: a helper round trip costs ~50 us.
+SPLIT_OUTPUTS = 1 << 16
 
-#: Guards the process-wide pools and BLAS control below.
-_pools_lock = threading.Lock()
+#: Guards the process-wide helper, load probe and BLAS control below.
+_lock = threading.Lock()
 
 
-def default_threads() -> int:
+def default_workers() -> int:
     """The CPUs this process may use (``os.sched_getaffinity`` where it exists), capped at
-    :data:`MAX_DEFAULT_THREADS`: the emulator's default, like torch's for the float model."""
+    :data:`MAX_DEFAULT_WORKERS`."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(MAX_DEFAULT_THREADS, cpus))
+    return max(1, min(MAX_DEFAULT_WORKERS, cpus))
 
 
 class _CpuLoad:
     """How many CPUs other processes kept busy lately: ``/proc/stat`` busy time less this process's
     own, averaged over windows of at least :attr:`WINDOW_S` (Linux; None elsewhere or before the
-    first window).  Used to run no more strip threads than there are free cores: a helper thread
-    that has to share a core holds up every layer's end while the scheduler runs the other process.
+    first window).  The helper process is used only while a core is free: one that has to share
+    a core holds up every layer's end while the scheduler runs the other process.
     """
 
     WINDOW_S = 0.5
@@ -75,132 +87,244 @@ class _CpuLoad:
 _load: _CpuLoad | None = None
 
 
-def free_threads(limit: int) -> int:
-    """At most ``limit`` threads, one per CPU that other processes left free lately (at least one)."""
+def free_cpus(limit: int) -> int:
+    """At most ``limit``: the CPUs that other processes left free lately (at least one)."""
     global _load
-    with _pools_lock:
+    with _lock:
         if _load is None:
             _load = _CpuLoad()
         others = _load.others()
     if others is None:
         return limit
-    return max(1, min(limit, int(default_threads() - others + 0.5)))
+    return max(1, min(limit, int(default_workers() - others + 0.5)))
 
 
-class _Job:
-    """One layer's strips, claimed one at a time by whichever thread is free (so a thread the
-    scheduler has paused holds up at most the strip it is on)."""
+# ---------------------------------------------------------------------------------------------- helper process
+# Why a process and not threads: a strip is ~25 NumPy calls of a few microseconds each, and every one
+# hands the GIL over; on this kind of machine two threads running independent 64K-value loops were 3x
+# SLOWER than one (only calls of about a million values gained).  A helper process has its own GIL: it
+# computes the second half of a large layer's strips into a shared memory-mapped arena holding every
+# tensor of the run, while this process computes the first half.
 
-    def __init__(self, task: Callable[[int], None], n: int) -> None:
-        self.task, self.n = task, n
-        self.claimed = self.done = 0
-        self.error: BaseException | None = None
-        self.lock = threading.Lock()
-        self.finished = threading.Event()
+#: Seconds to wait for the helper's answer before giving up on it (the layer is then recomputed here).
+HELPER_TIMEOUT_S = 60.0
 
-    def work(self) -> None:
+
+def _send(stream: Any, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _read_exactly(stream: Any, size: int, timeout: float | None) -> bytes:
+    chunks, left = [], size
+    while left:
+        if timeout is not None and os.name != "nt":  # select() does not take pipes on Windows
+            ready, _, _ = select.select([stream], [], [], timeout)
+            if not ready:
+                raise TimeoutError(f"no answer from the helper process in {timeout} s")
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("helper process closed its pipe")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(stream: Any, timeout: float | None = None) -> Any:
+    (size,) = struct.unpack("<Q", _read_exactly(stream, 8, timeout))
+    return pickle.loads(_read_exactly(stream, size, timeout))
+
+
+def _view(buffer: Any, spec: tuple[int, tuple[int, ...], str]) -> np.ndarray:
+    offset, shape, dtype = spec
+    return np.frombuffer(buffer, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
+
+
+def _helper_strips(arenas: dict[int, mmap.mmap], layers: dict[int, FusedConv], key: int, token: int,
+                   x_spec: tuple, skip_spec: tuple | None, out_spec: tuple, bounds: list[int], first: int,
+                   last: int) -> None:
+    """Strips ``first:last`` of a layer, from and into the arena (the views end with this call)."""
+    arena, fused = arenas[token], layers[key]
+    x, result = _view(arena, x_spec), _view(arena, out_spec)
+    skip = None if skip_spec is None else _view(arena, skip_spec)
+    for i in range(first, last):
+        fused.run_strip(x, None, skip, result, bounds[i], bounds[i + 1])
+
+
+def helper_main() -> None:
+    """The helper process: maps arenas, keeps layers, computes strips on request (stdin/stdout pipes)."""
+    inp, out = sys.stdin.buffer.raw, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the message pipe
+    arenas: dict[int, mmap.mmap] = {}
+    layers: dict[int, FusedConv] = {}
+    with blas_threads().single():
         while True:
-            with self.lock:
-                i = self.claimed
-                if i >= self.n:
-                    return
-                self.claimed += 1
             try:
-                if self.error is None:
-                    self.task(i)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                self.error = self.error or exc
-            finally:
-                with self.lock:
-                    self.done += 1
-                    if self.done == self.n:
-                        self.finished.set()
+                message = _receive(inp)
+            except EOFError:
+                return
+            op = message[0]
+            try:
+                if op == "stop":
+                    return
+                if op == "arena":
+                    _, token, path, size = message
+                    with open(path, "r+b") as f:
+                        arenas[token] = mmap.mmap(f.fileno(), size)
+                elif op == "forget":
+                    for key in message[1]:
+                        layers.pop(key, None)
+                    for token in message[2]:
+                        arenas.pop(token, None)  # unmapped when no view of it is left
+                elif op == "layer":
+                    layers[message[1]] = message[2]
+                elif op == "run":
+                    _helper_strips(arenas, layers, *message[1:])
+                _send(out, ("ok",))
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which recomputes
+                _send(out, ("error", f"{type(exc).__name__}: {exc}"))
 
 
-class StripPool:
-    """Runs a layer's strips on the calling thread and ``threads - 1`` helper threads.
+class _Helper:
+    """The helper process (one per Python process, shared by emulators, one layer at a time)."""
 
-    NumPy's elementwise loops, which are most of the emulator's time, run on one
-    core and release the GIL, so strips of one layer run in parallel.  Helpers are
-    daemon threads started on first use (again after a fork); a caller that finds
-    the pool busy (another thread's layer) runs its strips itself.
-    """
+    def __init__(self) -> None:
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root] + sys.path[1:]))
+        # A fresh interpreter running only this module (not multiprocessing's spawn, which would
+        # re-import the caller's __main__ script with its side effects).
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from pynq_depth.backends.emulator import helper_main; helper_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+        self.busy = threading.Lock()
+        self.layers: set[int] = set()
+        self.alive = True
+        self._forget: tuple[list[int], list[int]] = ([], [])  # sent with the next request
+        weakref.finalize(self, _Helper._stop, self.proc)
 
-    def __init__(self, threads: int) -> None:
-        self.threads = max(1, int(threads))
-        self._pid = -1
-
-    def _start(self) -> None:
-        self._pid = os.getpid()
-        self._busy = threading.Lock()
-        self._wake = threading.Condition()
-        self._job: _Job | None = None
-        self._generation = 0
-        for i in range(self.threads - 1):
-            threading.Thread(target=self._helper, name=f"pynq-depth-strips-{i}", daemon=True).start()
-
-    def _helper(self) -> None:
-        seen = 0
-        while True:
-            with self._wake:
-                while self._generation == seen:
-                    self._wake.wait()
-                seen = self._generation
-                job = self._job
-            if job is not None:
-                job.work()
-
-    def map(self, task: Callable[[int], None], n: int) -> None:
-        """Run ``task(0) ... task(n - 1)`` (in any order) and return when all have; re-raises the first
-        exception of any of them."""
-        if self.threads == 1 or n < 2:
-            for i in range(n):
-                task(i)
-            return
-        if self._pid != os.getpid():
-            with _pools_lock:  # two first callers must not both start helpers
-                if self._pid != os.getpid():
-                    self._start()
-        if not self._busy.acquire(blocking=False):
-            for i in range(n):
-                task(i)
-            return
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
         try:
-            job = _Job(task, n)
-            with self._wake:
-                self._job = job
-                self._generation += 1
-                self._wake.notify_all()
-            job.work()
-            job.finished.wait()
-            with self._wake:
-                self._job = None
+            if proc.poll() is None:
+                _send(proc.stdin, ("stop",))
+                proc.stdin.close()
+                proc.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            proc.kill()
+
+    def forget(self, key: int | None = None, token: int | None = None) -> None:
+        """Let the helper drop a layer or an arena collected here (told with the next request;
+        called by finalizers, so only appends)."""
+        if key is not None:
+            self._forget[0].append(key)
+        if token is not None:
+            self._forget[1].append(token)
+
+    def request(self, message: tuple) -> None:
+        """Send without waiting; :meth:`reply` collects the answer."""
+        if self._forget[0] or self._forget[1]:
+            keys, paths = self._forget
+            self._forget = ([], [])
+            self.call(("forget", keys, paths))
+        _send(self.proc.stdin, message)
+
+    def reply(self) -> None:
+        """The answer to the last request; raises RuntimeError for an error in the helper."""
+        answer = _receive(self.proc.stdout, HELPER_TIMEOUT_S)
+        if answer[0] != "ok":
+            raise RuntimeError(answer[1])
+
+    def call(self, message: tuple) -> None:
+        self.request(message)
+        self.reply()
+
+    def fail(self) -> None:
+        """Stop using the helper (after an error or a closed pipe); the caller recomputes."""
+        self.alive = False
+        self._stop(self.proc)
+
+
+_helper: _Helper | None = None
+_layer_keys = itertools.count(1)
+_arena_tokens = itertools.count(1)
+
+
+def shared_helper() -> _Helper | None:
+    """The process's helper, started on first use; None where it cannot run (no interpreter path,
+    a failed start, or an earlier failure)."""
+    global _helper
+    with _lock:
+        if _helper is None:
+            if not sys.executable:
+                return None
+            try:
+                _helper = _Helper()
+            except OSError:
+                return None
+        return _helper if _helper.alive else None
+
+
+class _Arena:
+    """Every tensor of a program in one shared memory-mapped file (a slot per tensor name)."""
+
+    def __init__(self, program: Program) -> None:
+        self.specs: dict[str, tuple[int, tuple[int, ...], str]] = {}
+        offset = 0
+        for name, info in program.tensors.items():
+            dtype = np.dtype(NUMPY_DTYPES[info.dtype])
+            self.specs[name] = (offset, tuple(info.shape), dtype.str)
+            offset += -(-int(np.prod(info.shape)) * dtype.itemsize // 64) * 64
+        self.size = max(offset, 64)
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        fd, self.path = tempfile.mkstemp(prefix="pynq-depth-arena-", dir=folder)
+        # The helper knows it by this token, never by its path: the file is removed once shared, and a
+        # later arena may be given the same name.
+        self.token = next(_arena_tokens)
+        try:
+            os.ftruncate(fd, self.size)
+            self.buffer = mmap.mmap(fd, self.size)
         finally:
-            self._busy.release()
-        if job.error is not None:
-            raise job.error
+            os.close(fd)
+        self.base = np.frombuffer(self.buffer, dtype=np.uint8)
+        self.shared = False  # the helper has it mapped (then the file is unlinked)
+        weakref.finalize(self, _Arena._remove, self.path)
 
+    @staticmethod
+    def _remove(path: str) -> None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
-_pools: dict[int, StripPool] = {}
+    def share(self, helper: _Helper) -> None:
+        if not self.shared:
+            helper.call(("arena", self.token, self.path, self.size))
+            self.shared = True
+            self._remove(self.path)  # both have it mapped: nothing is left behind, even after a crash
+            weakref.finalize(self, helper.forget, None, self.token)
 
+    def slot(self, name: str) -> np.ndarray:
+        return _view(self.buffer, self.specs[name])
 
-def strip_pool(threads: int) -> StripPool:
-    """The process's shared pool of ``threads`` threads (emulators share helpers)."""
-    with _pools_lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            pool = _pools[threads] = StripPool(threads)
-        return pool
+    def spec_of(self, array: np.ndarray | None) -> tuple[int, tuple[int, ...], str] | None:
+        """The arena spec of ``array`` if it is a whole C-contiguous slot view, else None."""
+        if array is None or not array.flags.c_contiguous:
+            return None
+        start = array.__array_interface__["data"][0] - self.base.__array_interface__["data"][0]
+        if not 0 <= start < self.size:
+            return None
+        return (start, tuple(array.shape), array.dtype.str)
 
 
 class _BlasThreads:
     """Holds the OpenBLAS libraries loaded in this process at one thread while an emulator runs.
 
-    The emulator splits each layer between its own threads, matrix products
-    included, so BLAS threads would only compete with them; and OpenBLAS's threads
-    synchronise by spinning, which on a loaded machine (another CPU-bound process)
-    makes each call wait for a worker the scheduler has paused (a frame took 10x
-    longer).  The libraries are found in ``/proc/self/maps`` and set through their
+    The emulator makes one matrix product per strip and may split a layer's strips
+    with a helper process, so BLAS threads would only compete with it; and
+    OpenBLAS's threads synchronise by spinning, which on a loaded machine (another
+    CPU-bound process) makes each call wait for a worker the scheduler has paused
+    (a frame took 10x longer).  The libraries are found in ``/proc/self/maps`` and set through their
     ``*openblas_set_num_threads*`` entry points, as threadpoolctl does; the previous
     count is restored when the last emulator leaves.  Where none is found (another
     platform or BLAS) :attr:`available` is False and the emulator instead makes one
@@ -270,7 +394,7 @@ _blas: _BlasThreads | None = None
 def blas_threads() -> _BlasThreads:
     """The process's :class:`_BlasThreads` (made on first use, after NumPy has loaded its BLAS)."""
     global _blas
-    with _pools_lock:
+    with _lock:
         if _blas is None:
             _blas = _BlasThreads()
         return _blas
@@ -286,28 +410,77 @@ class Emulator(Backend):
     ----------
     config : HwConfig, optional
         Accelerator configuration (packaged default when omitted).
-    threads : int, optional
-        Threads that share each layer's strips.  Default: :func:`default_threads`, less
-        the CPUs other processes kept busy lately (:func:`free_threads`, checked per
-        frame).  The result does not depend on it.
+    workers : int, optional
+        Processes that share each large layer: 1 (this one) or 2 (with a helper
+        process, see :func:`helper_main`).  Default: :func:`default_workers`, less the
+        CPUs other processes kept busy lately (:func:`free_cpus`, checked per frame).
+        The result does not depend on it.
     """
 
     name = "emulator"
 
-    def __init__(self, config: HwConfig | None = None, threads: int | None = None) -> None:
+    def __init__(self, config: HwConfig | None = None, workers: int | None = None) -> None:
         super().__init__(config)
-        self.adaptive = threads is None
-        self.threads = default_threads() if threads is None else max(1, int(threads))
-        self._frame_threads = self.threads
+        self.adaptive = workers is None
+        self.workers = default_workers() if workers is None else max(1, min(2, int(workers)))
+        self._arenas: dict[int, tuple[Program, _Arena]] = {}
+        self._run_lock = threading.Lock()
+        self._frame: tuple[_Arena, _Helper] | None = None  # set while run() shares layers
 
+    # ------------------------------------------------------------------ running a frame
     def run(self, program: Program, rgb: np.ndarray, trace: bool = False,
             on_layer: Callable[[str, np.ndarray], None] | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """:meth:`Backend.run <pynq_depth.backends.base.Backend.run>` with BLAS held at one thread
-        throughout (see :class:`_BlasThreads`)."""
-        self._frame_threads = free_threads(self.threads) if self.adaptive else self.threads
+        (see :class:`_BlasThreads`) and, while a second CPU is free, large layers shared with the
+        helper process.  Returned tensors (and those given to ``on_layer``) are the caller's own."""
+        workers = free_cpus(self.workers) if self.adaptive else self.workers
+        helper = shared_helper() if workers > 1 else None
         with blas_threads().single():
-            return super().run(program, rgb, trace=trace, on_layer=on_layer)
+            if helper is None or not helper.busy.acquire(blocking=False):
+                return super().run(program, rgb, trace=trace, on_layer=on_layer)
+            try:
+                if not self._run_lock.acquire(blocking=False):  # this emulator is running elsewhere
+                    return super().run(program, rgb, trace=trace, on_layer=on_layer)
+                try:
+                    self._frame = (self._arena(program), helper)
+                    callback = None if on_layer is None else (lambda name, value: on_layer(name, np.array(value)))
+                    result = super().run(program, rgb, trace=trace, on_layer=callback)
+                finally:
+                    self._frame = None
+                    self._run_lock.release()
+            finally:
+                helper.busy.release()
+        if trace:
+            return {name: np.array(value) for name, value in result.items()}  # type: ignore[union-attr]
+        return np.array(result)
 
+    def _arena(self, program: Program) -> _Arena:
+        hit = self._arenas.get(id(program))
+        if hit is None or hit[0] is not program:
+            hit = self._arenas[id(program)] = (program, _Arena(program))
+        return hit[1]
+
+    def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
+        """The quantised frame, in the arena while layers are shared."""
+        value = super().input_tensor(program, rgb)
+        if self._frame is not None and "input" in self._frame[0].specs:
+            slot = self._frame[0].slot("input")
+            if slot.shape == value.shape and slot.dtype == value.dtype:
+                np.copyto(slot, value)
+                return slot
+        return value
+
+    def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
+        """Resize / concat on the processor, the result in the arena while layers are shared."""
+        value = super().run_host(cmd, tensors, program)
+        if self._frame is not None and cmd.output in self._frame[0].specs:
+            slot = self._frame[0].slot(cmd.output)
+            if slot.shape == value.shape and slot.dtype == value.dtype:
+                np.copyto(slot, value)
+                return slot
+        return value
+
+    # ------------------------------------------------------------------ one convolution
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
         """Convolution + requantisation exactly as :mod:`pynq_depth.arith` defines them.
 
@@ -316,8 +489,9 @@ class Emulator(Backend):
         (:func:`~pynq_depth.arith.conv_acc_float` + :func:`~pynq_depth.arith.requantize_float`);
         both are proven to give the integers of :func:`~pynq_depth.arith.conv_acc` and
         :func:`~pynq_depth.arith.requantize`.  Each layer is prepared once and cached.
-        The strips of a layer run on :attr:`threads` threads, each with its own matrix
-        product where BLAS can be held at one thread, else after one product per layer.
+        Every strip makes its own matrix product where BLAS can be held at one thread,
+        else the layer makes one; during :meth:`run` a large layer's second half of
+        strips is computed by the helper process.
         """
         fused = self._fused(cmd, x.dtype, None if skip is None else skip.dtype, out_dtype)
         if fused is None:
@@ -326,9 +500,60 @@ class Emulator(Backend):
             out = requantize_float(acc, bias, scale, scale_neg, cmd.lo, cmd.hi, skip=skip, skip_scale=skip_scale)
             return out.astype(NUMPY_DTYPES[out_dtype])
         blas = blas_threads()
-        threads = self._frame_threads
         with blas.single():
-            return fused(x, skip, strip_pool(threads).map, threads, strip_gemm=blas.available)
+            shared = self._shared_conv(cmd, fused, x, skip)
+            if shared is not None:
+                return shared
+            return fused(x, skip, strip_gemm=blas.available)
+
+    def _shared_conv(self, cmd: ConvCmd, fused: FusedConv, x: np.ndarray,
+                     skip: np.ndarray | None) -> np.ndarray | None:
+        """The layer computed half here, half by the helper, into its arena slot; None when it is
+        not shared (no frame in progress, a small layer, a tensor outside the arena)."""
+        if self._frame is None or not blas_threads().available:
+            return None
+        arena, helper = self._frame
+        ho, wo = fused.out_size(x.shape[0], x.shape[1])
+        spec = arena.specs.get(cmd.output)
+        if spec is None or spec[1] != (ho, wo, fused.cout) or np.dtype(spec[2]) != fused.out_dtype:
+            return None
+        if ho * wo * fused.cout < SPLIT_OUTPUTS:
+            return None
+        x_spec, skip_spec = arena.spec_of(x), arena.spec_of(skip)
+        if x_spec is None or (skip is not None and skip_spec is None):
+            return None
+        out = arena.slot(cmd.output)
+        bounds = fused.strips(ho, wo, 2)
+        half = (len(bounds) - 1) // 2
+        if half < 1:
+            return None
+        key = fused.__dict__.get("_helper_key")
+        if key is None:  # unique for the process's lifetime (an id() could be reused after collection)
+            key = fused.__dict__["_helper_key"] = next(_layer_keys)
+        try:
+            arena.share(helper)
+            if key not in helper.layers:
+                helper.call(("layer", key, fused))
+                helper.layers.add(key)
+                weakref.finalize(fused, helper.forget, key)
+            helper.request(("run", key, arena.token, x_spec, skip_spec, arena.specs[cmd.output], bounds, half,
+                            len(bounds) - 1))
+        except (OSError, EOFError, RuntimeError, ValueError, pickle.PicklingError):  # TimeoutError is an OSError
+            helper.fail()
+            return None
+        try:
+            for i in range(half):
+                fused.run_strip(x, None, skip, out, bounds[i], bounds[i + 1])
+        except BaseException:
+            helper.fail()  # its answer would never be read: the next reply would be this one's
+            raise
+        try:
+            helper.reply()
+        except (OSError, EOFError, RuntimeError, ValueError):
+            helper.fail()
+            for i in range(half, len(bounds) - 1):  # recompute what the helper may not have finished
+                fused.run_strip(x, None, skip, out, bounds[i], bounds[i + 1])
+        return out
 
     def _cached(self, cmd: ConvCmd, key: tuple, make: Callable[[], object]) -> object:
         """``make()`` cached per command and ``key`` while the command's arrays and constants stay the same."""
