@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 
 import numpy as np
 
@@ -384,7 +383,7 @@ def requantize_float(acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, scale
 
 #: Output values per strip: its float64 temporaries (512 KiB) and float32 inputs stay in a 2 MiB L2 cache.
 _STRIP_OUTPUTS = 1 << 16
-#: Layers with fewer output values are not split between threads (waking one costs tens of microseconds).
+#: Layers with fewer output values are cut into strips for one worker only (see FusedConv.strips).
 _PARALLEL_OUTPUTS = 1 << 14
 #: Below this many input channels a 3x3 im2col is built channel-planar (FusedConv._planar_cols).
 _PLANAR_CIN = 8
@@ -606,39 +605,32 @@ class FusedConv:
         return tiles
 
     # ------------------------------------------------------------------ running
-    def __call__(self, x: np.ndarray, skip: np.ndarray | None = None,
-                 map_strips: Callable[[Callable[[int], None], int], None] | None = None,
-                 threads: int = 1, strip_gemm: bool = False) -> np.ndarray:
+    def __call__(self, x: np.ndarray, skip: np.ndarray | None = None, strip_gemm: bool = False,
+                 out: np.ndarray | None = None) -> np.ndarray:
         """The layer's output for input ``x`` (H, W, Cin) and residual ``skip`` (Ho, Wo, Cout).
 
-        ``map_strips(task, n)`` runs ``task(0) ... task(n - 1)`` in any order and on any
-        threads (default: in order, here); ``threads`` is how many it uses, so that a large
-        layer is cut into at least that many strips.  With ``strip_gemm`` every strip
-        makes its own matrix product (for a single-threaded BLAS, the strips being the
-        parallel work), else the layer makes one (:meth:`layer_products`) first.
+        With ``strip_gemm`` every strip makes its own matrix product (for a BLAS held at
+        one thread), else the layer makes one (:meth:`layer_products`) first.  ``out``:
+        a C-contiguous (Ho, Wo, Cout) array of the output dtype to write into.
         """
         ho, wo = self.out_size(x.shape[0], x.shape[1])
-        out = np.empty((max(ho, 0), max(wo, 0), self.cout), dtype=self.out_dtype)
+        if out is None:
+            out = np.empty((max(ho, 0), max(wo, 0), self.cout), dtype=self.out_dtype)
+        elif out.shape != (ho, wo, self.cout) or out.dtype != self.out_dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {self.out_dtype} array of shape {(ho, wo, self.cout)}")
         if out.size == 0:
             return out
         products = None if strip_gemm else self.layer_products(x, ho, wo)
-        self._tiled(wo)  # before any thread needs it
-        bounds = self.strips(ho, wo, threads)
-
-        def task(i: int) -> None:
+        bounds = self.strips(ho, wo)
+        for i in range(len(bounds) - 1):
             self.run_strip(x, products, skip, out, bounds[i], bounds[i + 1])
-
-        if map_strips is None or len(bounds) <= 2:
-            for i in range(len(bounds) - 1):
-                task(i)
-        else:
-            map_strips(task, len(bounds) - 1)
         return out
 
     def strips(self, ho: int, wo: int, threads: int = 1) -> list[int]:
         """Row boundaries ``[0, ..., ho]`` of the strips: about _STRIP_OUTPUTS values each, of equal
         height; when the layer has _PARALLEL_OUTPUTS values or more, a multiple of ``threads`` of
-        them (three strips on two threads would leave one idle for a third of the layer)."""
+        them (``threads`` workers sharing the strips: three on two would leave one idle for a third
+        of the layer)."""
         outputs = ho * wo * self.cout
         n = -(-outputs // _STRIP_OUTPUTS)
         if threads > 1 and outputs >= _PARALLEL_OUTPUTS:

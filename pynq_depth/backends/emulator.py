@@ -462,23 +462,11 @@ class Emulator(Backend):
 
     def input_tensor(self, program: Program, rgb: np.ndarray) -> np.ndarray:
         """The quantised frame, in the arena while layers are shared."""
-        value = super().input_tensor(program, rgb)
-        if self._frame is not None and "input" in self._frame[0].specs:
-            slot = self._frame[0].slot("input")
-            if slot.shape == value.shape and slot.dtype == value.dtype:
-                np.copyto(slot, value)
-                return slot
-        return value
+        return self._into(self._slot("input"), super().input_tensor(program, rgb))
 
     def run_host(self, cmd: HostCmd, tensors: dict[str, np.ndarray], program: Program) -> np.ndarray:
         """Resize / concat on the processor, the result in the arena while layers are shared."""
-        value = super().run_host(cmd, tensors, program)
-        if self._frame is not None and cmd.output in self._frame[0].specs:
-            slot = self._frame[0].slot(cmd.output)
-            if slot.shape == value.shape and slot.dtype == value.dtype:
-                np.copyto(slot, value)
-                return slot
-        return value
+        return self._into(self._slot(cmd.output), super().run_host(cmd, tensors, program))
 
     # ------------------------------------------------------------------ one convolution
     def run_conv(self, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str) -> np.ndarray:
@@ -494,17 +482,35 @@ class Emulator(Backend):
         strips is computed by the helper process.
         """
         fused = self._fused(cmd, x.dtype, None if skip is None else skip.dtype, out_dtype)
+        slot = self._slot(cmd.output)
         if fused is None:
             weights, bias, scale, scale_neg, skip_scale = self._constants(cmd)
             acc = conv_acc_float(x, weights, cmd.kind, cmd.stride, cmd.pad)
             out = requantize_float(acc, bias, scale, scale_neg, cmd.lo, cmd.hi, skip=skip, skip_scale=skip_scale)
-            return out.astype(NUMPY_DTYPES[out_dtype])
+            return self._into(slot, out.astype(NUMPY_DTYPES[out_dtype]))
         blas = blas_threads()
         with blas.single():
             shared = self._shared_conv(cmd, fused, x, skip)
             if shared is not None:
                 return shared
-            return fused(x, skip, strip_gemm=blas.available)
+            ho, wo = fused.out_size(x.shape[0], x.shape[1])
+            if slot is not None and (slot.shape != (ho, wo, fused.cout) or slot.dtype != fused.out_dtype):
+                slot = None
+            return fused(x, skip, strip_gemm=blas.available, out=slot)
+
+    def _slot(self, name: str) -> np.ndarray | None:
+        """The arena slot of tensor ``name`` while a shared frame runs, else None.  Every layer writes
+        there, shared or not, so that the next layer's input is in the arena too."""
+        if self._frame is None or name not in self._frame[0].specs:
+            return None
+        return self._frame[0].slot(name)
+
+    @staticmethod
+    def _into(slot: np.ndarray | None, value: np.ndarray) -> np.ndarray:
+        if slot is None or slot.shape != value.shape or slot.dtype != value.dtype:
+            return value
+        np.copyto(slot, value)
+        return slot
 
     def _shared_conv(self, cmd: ConvCmd, fused: FusedConv, x: np.ndarray,
                      skip: np.ndarray | None) -> np.ndarray | None:
