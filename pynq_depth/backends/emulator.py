@@ -47,7 +47,7 @@ def default_workers() -> int:
 
 class _CpuLoad:
     """How many CPUs other processes kept busy lately: ``/proc/stat`` busy time less this process's
-    own, averaged over windows of at least :attr:`WINDOW_S` (Linux; None elsewhere or before the
+    own and its helper's, averaged over windows of at least :attr:`WINDOW_S` (Linux; None elsewhere or before the
     first window).  The helper process is used only while a core is free: one that has to share
     a core holds up every layer's end while the scheduler runs the other process.
     """
@@ -60,16 +60,28 @@ class _CpuLoad:
         self._others: float | None = None
 
     @staticmethod
-    def _sample() -> tuple[float, int, int] | None:
+    def _cpu_ticks(pid: int | str) -> int:
+        """utime + stime of every thread of a process, in clock ticks (0 if it is gone)."""
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as own:
+                fields = own.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    @classmethod
+    def _sample(cls) -> tuple[float, int, int] | None:
         try:
             with open("/proc/stat", encoding="ascii") as stat:
                 fields = [int(v) for v in stat.readline().split()[1:9]]
-            with open("/proc/self/stat", encoding="ascii") as own:
-                mine = own.read().rsplit(")", 1)[1].split()
         except (OSError, ValueError, IndexError):
             return None
         busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]  # all but idle, iowait
-        return time.monotonic(), busy, int(mine[11]) + int(mine[12])  # utime + stime of every thread
+        mine = cls._cpu_ticks("self")
+        helper = _helper  # the helper's time is ours too, not another process's
+        if helper is not None:
+            mine += cls._cpu_ticks(helper.proc.pid)
+        return time.monotonic(), busy, mine
 
     def others(self) -> float | None:
         """CPUs busy with other processes in the last complete window, or None."""
