@@ -79,7 +79,7 @@ def run_shared(emulator: Emulator, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray
     emulator._frame = (arena, helper)
     try:
         out = emulator.run_conv(cmd, xs, ss, out_dtype)
-        if ho * wo * fused.cout >= emulator_module.SPLIT_OUTPUTS and len(fused.strips(ho, wo, 2)) > 2:
+        if fused.cost_ns(ho, wo, x.shape[2]) >= emulator_module.SHARE_MIN_NS and len(fused.strips(ho, wo, 2)) > 2:
             assert np.shares_memory(out, arena.base)  # it really was the shared path
         return np.array(out)
     finally:
@@ -90,8 +90,7 @@ def run_shared(emulator: Emulator, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray
 def tiny_strips(monkeypatch):
     """Strips of a few values, every layer shared with the helper: every layer runs many strips."""
     monkeypatch.setattr(arith, "_STRIP_OUTPUTS", 29)
-    monkeypatch.setattr(arith, "_PARALLEL_OUTPUTS", 1)
-    monkeypatch.setattr(emulator_module, "SPLIT_OUTPUTS", 1)
+    monkeypatch.setattr(emulator_module, "SHARE_MIN_NS", 0.0)
 
 
 def conv_cmd(kind: str, weights: np.ndarray, bias, mult, mult_neg, shift, lo: int, hi: int, stride: int = 1,
@@ -209,8 +208,7 @@ def extreme_layers(draw):
 @given(extreme_layers(), st.booleans())
 def test_extreme_values_property(monkeypatch, layer, shared):
     monkeypatch.setattr(arith, "_STRIP_OUTPUTS", 17)
-    monkeypatch.setattr(arith, "_PARALLEL_OUTPUTS", 1)
-    monkeypatch.setattr(emulator_module, "SPLIT_OUTPUTS", 1)
+    monkeypatch.setattr(emulator_module, "SHARE_MIN_NS", 0.0)
     cmd, x, skip, out_dtype = layer
     check(cmd, x, skip, out_dtype, shared)
 

@@ -383,8 +383,6 @@ def requantize_float(acc: np.ndarray, bias: np.ndarray, scale: np.ndarray, scale
 
 #: Output values per strip: its float64 temporaries (512 KiB) and float32 inputs stay in a 2 MiB L2 cache.
 _STRIP_OUTPUTS = 1 << 16
-#: Layers with fewer output values are cut into strips for one worker only (see FusedConv.strips).
-_PARALLEL_OUTPUTS = 1 << 14
 #: Below this many input channels a 3x3 im2col is built channel-planar (FusedConv._planar_cols).
 _PLANAR_CIN = 8
 #: float64 represents every integer multiple of 2**-s below 2**(53-s) exactly.
@@ -626,18 +624,26 @@ class FusedConv:
             self.run_strip(x, products, skip, out, bounds[i], bounds[i + 1])
         return out
 
-    def strips(self, ho: int, wo: int, threads: int = 1) -> list[int]:
+    def strips(self, ho: int, wo: int, parts: int = 1) -> list[int]:
         """Row boundaries ``[0, ..., ho]`` of the strips: about _STRIP_OUTPUTS values each, of equal
-        height; when the layer has _PARALLEL_OUTPUTS values or more, a multiple of ``threads`` of
-        them (``threads`` workers sharing the strips: three on two would leave one idle for a third
-        of the layer)."""
+        height, and a multiple of ``parts`` of them (``parts`` workers sharing the strips: three
+        on two would leave one idle for a third of the layer)."""
         outputs = ho * wo * self.cout
         n = -(-outputs // _STRIP_OUTPUTS)
-        if threads > 1 and outputs >= _PARALLEL_OUTPUTS:
-            n = -(-n // threads) * threads
+        if parts > 1:
+            n = -(-n // parts) * parts
         n = max(1, min(ho, n))
         rows = -(-ho // n)
         return list(range(0, ho, rows)) + [ho]
+
+    def cost_ns(self, ho: int, wo: int, cin: int) -> float:
+        """Rough single-core time of the layer (ns; NumPy + OpenBLAS, measured): requantisation and
+        depthwise taps per output value, multiply-adds for the others."""
+        outputs = ho * wo * self.cout
+        if self.kind == "dw3x3":
+            return outputs * 4.0
+        macs = outputs * cin * self.k * self.k
+        return outputs * 1.5 + macs * 0.02
 
     def tap_shift(self, ho: int, wo: int, cin: int) -> bool:
         """Whether a stride-1 3x3 layer of this size uses the tap-shift method rather than im2col.

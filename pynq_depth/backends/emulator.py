@@ -28,8 +28,9 @@ from .base import Backend
 
 #: At most this many processes share a layer by default (one helper process; see _Helper).
 MAX_DEFAULT_WORKERS = 2
-#: Layers with fewer output values run in this process only: a helper round trip costs ~50 us.
-SPLIT_OUTPUTS = 1 << 16
+#: Layers expected to take less (FusedConv.cost_ns) run in this process only: a helper round trip
+#: costs ~20-50 us.
+SHARE_MIN_NS = 150_000.0
 
 #: Guards the process-wide helper, load probe and BLAS control below.
 _lock = threading.Lock()
@@ -192,7 +193,10 @@ def helper_main() -> None:
                 elif op == "layer":
                     layers[message[1]] = message[2]
                 elif op == "run":
+                    start = time.perf_counter()
                     _helper_strips(arenas, layers, *message[1:])
+                    _send(out, ("ok", time.perf_counter() - start))
+                    continue
                 _send(out, ("ok",))
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which recomputes
                 _send(out, ("error", f"{type(exc).__name__}: {exc}"))
@@ -241,11 +245,13 @@ class _Helper:
             self.call(("forget", keys, paths))
         _send(self.proc.stdin, message)
 
-    def reply(self) -> None:
-        """The answer to the last request; raises RuntimeError for an error in the helper."""
+    def reply(self) -> tuple:
+        """The answer to the last request (for "run": ``("ok", seconds computing)``); raises
+        RuntimeError for an error in the helper."""
         answer = _receive(self.proc.stdout, HELPER_TIMEOUT_S)
         if answer[0] != "ok":
             raise RuntimeError(answer[1])
+        return answer
 
     def call(self, message: tuple) -> None:
         self.request(message)
@@ -535,7 +541,7 @@ class Emulator(Backend):
         spec = arena.specs.get(cmd.output)
         if spec is None or spec[1] != (ho, wo, fused.cout) or np.dtype(spec[2]) != fused.out_dtype:
             return None
-        if ho * wo * fused.cout < SPLIT_OUTPUTS:
+        if fused.cost_ns(ho, wo, x.shape[2]) < SHARE_MIN_NS:
             return None
         x_spec, skip_spec = arena.spec_of(x), arena.spec_of(skip)
         if x_spec is None or (skip is not None and skip_spec is None):
