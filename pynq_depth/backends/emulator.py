@@ -123,6 +123,8 @@ def free_cpus(limit: int) -> int:
 HELPER_TIMEOUT_S = 60.0
 #: The helper's start-up per request (wake-up, message), counted against its share of strips.
 HELPER_LATENCY_S = 30e-6
+#: Seconds either side polls for the other's message before blocking (see _wait_readable).
+SPIN_S = 0.002
 
 
 def _send(stream: Any, message: object) -> None:
@@ -131,13 +133,24 @@ def _send(stream: Any, message: object) -> None:
     stream.flush()
 
 
+def _wait_readable(stream: Any, timeout: float | None) -> None:
+    """Poll for up to SPIN_S, then block (up to ``timeout``): an answer due within a layer's time
+    would otherwise cost a wake-up of an idle CPU, which on a virtual machine can take longer than
+    a small layer.  Only while a CPU is free is the helper used at all, so this spins on no one's core."""
+    if os.name == "nt":  # select() does not take pipes on Windows: just block
+        return
+    deadline = time.perf_counter() + SPIN_S
+    while time.perf_counter() < deadline:
+        if select.select([stream], [], [], 0)[0]:
+            return
+    if not select.select([stream], [], [], timeout)[0]:
+        raise TimeoutError(f"no answer from the helper process in {timeout} s")
+
+
 def _read_exactly(stream: Any, size: int, timeout: float | None) -> bytes:
     chunks, left = [], size
     while left:
-        if timeout is not None and os.name != "nt":  # select() does not take pipes on Windows
-            ready, _, _ = select.select([stream], [], [], timeout)
-            if not ready:
-                raise TimeoutError(f"no answer from the helper process in {timeout} s")
+        _wait_readable(stream, timeout)
         chunk = stream.read(left)
         if not chunk:
             raise EOFError("helper process closed its pipe")
@@ -197,7 +210,8 @@ def helper_main() -> None:
                 elif op == "run":
                     start = time.perf_counter()
                     _helper_strips(arenas, layers, *message[1:])
-                    _send(out, ("ok", time.perf_counter() - start))
+                    end = time.perf_counter()
+                    _send(out, ("ok", end - start, start, end))  # perf_counter: one clock for both processes
                     continue
                 _send(out, ("ok",))
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which recomputes
