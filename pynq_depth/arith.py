@@ -726,7 +726,7 @@ class FusedConv:
     def run_strip(self, x: np.ndarray, products: np.ndarray | None, skip: np.ndarray | None, out: np.ndarray,
                   r0: int, r1: int) -> None:
         """Compute output rows ``r0:r1`` into ``out``, from :meth:`layer_products` or (None) with the
-        strip's own product.  Strips are independent: any order, any thread."""
+        strip's own product.  Strips are independent: any order, this process or the helper."""
         wo = out.shape[1]
         tiles = self._tiled(wo)
         origin = 0
