@@ -57,7 +57,7 @@ def check(cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str, 
 def run_shared(emulator: Emulator, cmd: ConvCmd, x: np.ndarray, skip: np.ndarray | None, out_dtype: str):
     """run_conv as during Emulator.run with the helper: tensors in an arena, the layer split."""
     helper = shared_helper()
-    if helper is None or not blas_threads().available:
+    if helper is None or not helper.wait_ready() or not blas_threads().available:
         pytest.skip("no helper process or BLAS control here")
     fused = prepare(cmd, x, skip, out_dtype)
     if fused is None:
@@ -345,8 +345,9 @@ def example_rgb(packaged_program):
 
 # ----------------------------------------------------------------- the helper process
 def helper_or_skip():
+    """The process's helper, started and ready (frames use it only once it is)."""
     helper = shared_helper()
-    if helper is None or not blas_threads().available:
+    if helper is None or not helper.wait_ready() or not blas_threads().available:
         pytest.skip("no helper process or BLAS control here")
     return helper
 
@@ -382,7 +383,7 @@ def test_a_failing_helper_is_left_and_the_layer_recomputed(monkeypatch, packaged
     helper_or_skip()
     monkeypatch.setattr(emulator_module, "_helper", None)  # a helper of this test's own (restored after)
     helper = shared_helper()
-    assert helper is not None
+    assert helper is not None and helper.wait_ready()
     if how == "killed":
         helper.proc.kill()
         helper.proc.wait()
@@ -480,3 +481,42 @@ def test_cpu_load_probe_reads_proc():
     probe._last = (probe._last[0] - 10.0,) + probe._last[1:]  # pretend the window has passed
     others = probe.others()
     assert others is not None and others >= 0.0
+
+
+def test_frames_run_alone_until_the_helper_is_ready(monkeypatch, packaged_program, example_rgb):
+    """A one-shot run must not wait for the helper's start (it imports NumPy, ~0.3 s)."""
+    helper = helper_or_skip()
+    expected = Emulator(workers=1).run(packaged_program, example_rgb)
+    monkeypatch.setattr(helper, "ready", False)
+    monkeypatch.setattr(helper, "is_ready", lambda: False)
+    used: list[bool] = []
+    original = Emulator._shared_conv
+
+    def spy(self, *args):
+        used.append(self._frame is not None)
+        return original(self, *args)
+
+    monkeypatch.setattr(Emulator, "_shared_conv", spy)
+    assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)
+    assert used and not any(used)
+
+
+def test_forked_child_does_not_use_or_stop_the_parents_helper(packaged_program, example_rgb):
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    helper = helper_or_skip()
+    expected = Emulator(workers=1).run(packaged_program, example_rgb)
+    pid = os.fork()
+    if pid == 0:  # the child: its own helper (or none), never the parent's pipes
+        code = 1
+        try:
+            child = shared_helper()
+            ok = child is not helper and np.array_equal(Emulator(workers=2).run(packaged_program, example_rgb),
+                                                         expected)
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert helper.alive and helper.proc.poll() is None
+    assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)

@@ -187,6 +187,7 @@ def helper_main() -> None:
     arenas: dict[int, mmap.mmap] = {}
     layers: dict[int, FusedConv] = {}
     with blas_threads().single():
+        _send(out, ("ready",))
         while True:
             try:
                 message = _receive(inp)
@@ -229,14 +230,18 @@ class _Helper:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from pynq_depth.backends.emulator import helper_main; helper_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+        self.owner = os.getpid()
         self.busy = threading.Lock()
         self.layers: set[int] = set()
         self.alive = True
+        self.ready = False  # until its first message: it is importing NumPy (~0.3 s)
         self._forget: tuple[list[int], list[int]] = ([], [])  # sent with the next request
-        weakref.finalize(self, _Helper._stop, self.proc)
+        weakref.finalize(self, _Helper._stop, self.proc, self.owner)
 
     @staticmethod
-    def _stop(proc: subprocess.Popen) -> None:
+    def _stop(proc: subprocess.Popen, owner: int | None = None) -> None:
+        if owner is not None and owner != os.getpid():
+            return  # a forked child's copy: the helper is its parent's
         try:
             if proc.poll() is None:
                 _send(proc.stdin, ("stop",))
@@ -252,6 +257,25 @@ class _Helper:
             self._forget[0].append(key)
         if token is not None:
             self._forget[1].append(token)
+
+    def is_ready(self) -> bool:
+        """Whether the helper has started (without waiting: until then frames run here alone)."""
+        if not self.ready and self.alive:
+            try:
+                if select.select([self.proc.stdout], [], [], 0)[0]:
+                    self.ready = _receive(self.proc.stdout, HELPER_TIMEOUT_S) == ("ready",)
+                    if not self.ready:
+                        self.fail()
+            except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+                self.fail()
+        return self.ready
+
+    def wait_ready(self, timeout: float = HELPER_TIMEOUT_S) -> bool:
+        """Wait until the helper has started (or failed); True when it is ready."""
+        deadline = time.monotonic() + timeout
+        while self.alive and not self.is_ready() and time.monotonic() < deadline:
+            select.select([self.proc.stdout], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
+        return self.ready
 
     def request(self, message: tuple) -> None:
         """Send without waiting; :meth:`reply` collects the answer."""
@@ -276,7 +300,7 @@ class _Helper:
     def fail(self) -> None:
         """Stop using the helper (after an error or a closed pipe); the caller recomputes."""
         self.alive = False
-        self._stop(self.proc)
+        self._stop(self.proc, self.owner)
 
 
 _helper: _Helper | None = None
@@ -285,12 +309,14 @@ _arena_tokens = itertools.count(1)
 
 
 def shared_helper() -> _Helper | None:
-    """The process's helper, started on first use; None where it cannot run (no interpreter path,
-    a failed start, or an earlier failure)."""
+    """The process's helper, started on first use; None where it cannot run (Windows, whose pipes
+    cannot be polled; no interpreter path; a failed start; an earlier failure)."""
     global _helper
     with _lock:
+        if _helper is not None and _helper.owner != os.getpid():
+            _helper = None  # forked: the inherited one is the parent's
         if _helper is None:
-            if not sys.executable:
+            if not sys.executable or os.name == "nt":
                 return None
             try:
                 _helper = _Helper()
@@ -457,6 +483,8 @@ class Emulator(Backend):
         super().__init__(config)
         self.adaptive = workers is None
         self.workers = default_workers() if workers is None else max(1, min(2, int(workers)))
+        if self.workers > 1:
+            shared_helper()  # start it now: it is used from the first frame after it is ready
         self._arenas: dict[int, tuple[Program, _Arena]] = {}
         self._run_lock = threading.Lock()
         self._frame: tuple[_Arena, _Helper] | None = None  # set while run() shares layers
@@ -469,6 +497,8 @@ class Emulator(Backend):
         helper process.  Returned tensors (and those given to ``on_layer``) are the caller's own."""
         workers = free_cpus(self.workers) if self.adaptive else self.workers
         helper = shared_helper() if workers > 1 else None
+        if helper is not None and not helper.is_ready():
+            helper = None
         with blas_threads().single():
             if helper is None or not helper.busy.acquire(blocking=False):
                 return super().run(program, rgb, trace=trace, on_layer=on_layer)
