@@ -474,6 +474,9 @@ class Emulator(Backend):
         Processes that share each large layer: 1 (this one) or 2 (with a helper
         process, see :func:`helper_main`).  Default: :func:`default_workers`, less the
         CPUs other processes kept busy lately (:func:`free_cpus`, checked per frame).
+        An explicit 2 keeps the helper even on a busy machine, where the two sides'
+        short polling for each other (:data:`SPIN_S`) then costs time (a frame took
+        4x longer with both cores taken): leave it None unless the machine is yours.
         The result does not depend on it.
     """
 
