@@ -467,3 +467,26 @@ def test_resize_identity_size_is_identity():
     for dtype in ("int8", "uint8"):
         x = random_act(rng, (7, 9, 3), dtype)
         assert_array_equal(resize_bilinear(x, 7, 9, FRAC_BITS), x)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+@pytest.mark.parametrize("frac_bits", [1, 4, 7, FRAC_BITS, 12])
+def test_resize_bilinear_fast_equals_integer_resize(dtype, frac_bits):
+    """The two-GEMM float32 resize gives resize_bilinear's integers: random, constant-extreme and
+    alternating-extreme maps (the largest partial sums), every size pair below, F up to 8 (above: the
+    integer path itself)."""
+    rng = np.random.default_rng(frac_bits)
+    lo, hi = (-128, 127) if dtype == "int8" else (0, 255)
+    for in_hw, out_hw in [((1, 1), (1, 1)), ((1, 1), (3, 5)), ((3, 5), (1, 1)), ((1, 6), (4, 11)), ((4, 1), (7, 3)),
+                          ((5, 7), (9, 13)), ((9, 7), (5, 3)), ((8, 10), (15, 20)), ((15, 20), (30, 40)),
+                          ((30, 40), (60, 80)), ((16, 21), (7, 9)), ((6, 6), (6, 6))]:
+        for fill in ("random", "low", "high", "alternating"):
+            x = random_act(rng, in_hw + (3,), dtype)
+            if fill != "random":
+                x[...] = lo if fill == "low" else hi
+                if fill == "alternating":
+                    x[::2, 1::2] = lo
+                    x[1::2, ::2] = lo
+            got = arith.resize_bilinear_fast(x, out_hw[0], out_hw[1], frac_bits)
+            assert got.dtype == x.dtype
+            assert_array_equal(got, resize_bilinear(x, out_hw[0], out_hw[1], frac_bits))

@@ -12,8 +12,8 @@ from pynq_depth.program import NUMPY_DTYPES
 from pynq_depth.verify import random_layer_program
 
 CASES = [
-    # kind, h, w, cin, cout, stride: covering the tap-shift path (stride 1, cout <= cin), its float64 variant
-    # (9 * cin products above 2**24), im2col, K-chunking (cin > 1024 / 514) and depthwise
+    # kind, h, w, cin, cout, stride: covering the tap-shift and im2col methods (pixel-major and channel-planar),
+    # K-chunking (cin > 1024 / 514) and depthwise; the emulator runs the fused strip path (arith.FusedConv)
     ("conv3x3", 9, 7, 40, 16, 1),
     ("conv3x3", 6, 5, 300, 8, 1),
     ("conv3x3", 7, 9, 8, 24, 1),
@@ -23,6 +23,12 @@ CASES = [
     ("pw1x1", 7, 5, 16, 96, 1),
     ("dw3x3", 9, 11, 24, 24, 1),
     ("dw3x3", 10, 7, 17, 17, 2),
+    # large enough for several default-size strips (arith._STRIP_OUTPUTS)
+    ("dw3x3", 40, 52, 64, 64, 1),
+    ("dw3x3", 41, 50, 40, 40, 2),
+    ("pw1x1", 60, 80, 16, 96, 1),
+    ("conv3x3", 65, 81, 3, 16, 2),
+    ("conv3x3", 30, 40, 24, 24, 1),
 ]
 
 

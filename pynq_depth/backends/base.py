@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..arith import apply_input_table, resize_bilinear
+from ..arith import apply_input_table, resize_bilinear_fast
 from ..config import HwConfig, default_config
 from ..program import ConvCmd, HostCmd, Program
 from ..protocol import materialize
@@ -131,7 +131,7 @@ def run_host_command(cmd: HostCmd, tensors: dict[str, np.ndarray], program: Prog
     """Run a processor-side command (the same for every backend)."""
     if cmd.op == "resize":
         h, w, _ = program.tensors[cmd.output].shape
-        return resize_bilinear(tensors[cmd.inputs[0]], h, w, config.resize_frac_bits)
+        return resize_bilinear_fast(tensors[cmd.inputs[0]], h, w, config.resize_frac_bits)
     if cmd.op == "concat":
         return np.concatenate([tensors[name] for name in cmd.inputs], axis=-1)
     raise ValueError(f"unknown host op {cmd.op!r}")
