@@ -72,7 +72,8 @@ setup(
     ],
     extras_require={
         # Host tooling: float model, quantiser, training. Not installable on a PYNQ-Z2 (armv7l).
-        "torch": ["torch>=2.1"],
+        # scikit-image: the built-in calibration set's real photos (pynq_depth/photos.py).
+        "torch": ["torch>=2.1", "scikit-image>=0.21"],
         "board": ["pynq>=3.0"],
         # C simulation (--backend csim/sim): Xilinx's ap_int.h headers ship in the hls4ml wheel (Apache-2.0);
         # its own dependencies are small (h5py, pyyaml, quantizers, pydigitalwavetools).
