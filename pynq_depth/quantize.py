@@ -282,14 +282,10 @@ def round_depthwise_rescaled(values: np.ndarray, moments: np.ndarray,
     best_q = np.zeros((channels, 9))
     best_factor = np.ones(channels)
     for factor in sorted(set(factors) | {1.0}, reverse=True):
-        scaled = flat * factor
-        low = np.floor(scaled)
-        q = low + _ROUNDINGS[np.argmin(np.einsum(
-            "cki,cij,ckj->ck", _ROUNDINGS[None] - (scaled - low)[:, None, :], moments, _ROUNDINGS[None]
-            - (scaled - low)[:, None, :]), axis=1)]
+        q = round_depthwise((flat * factor).reshape(values.shape), moments).reshape(channels, 9).astype(np.float64)
         error = q / factor - flat
         cost = np.einsum("ci,cij,cj->c", error, moments, error)
-        better = cost < best_cost - 1e-12 * np.abs(best_cost).clip(max=1e300)
+        better = cost < best_cost
         best_cost = np.where(better, cost, best_cost)
         best_q[better], best_factor[better] = q[better], factor
     return np.clip(best_q, -127, 127).astype(np.int8).reshape(values.shape), best_factor
@@ -330,7 +326,8 @@ class QuantizeOptions:
         How far per-channel ReLU6 scales follow their channel: channel c's range is
         ``top_c ** spread * top_max ** (1 - spread)`` (1: its own maximum; 0: the layer's).  A weak channel
         with a tiny scale makes the next layer's folded weights for it tiny too, and their int8 rounding coarse;
-        a spread below 1 trades some of the activation's resolution for the weights'.
+        a spread below 1 trades some of the activation's resolution for the weights'.  0.75 was chosen by
+        cross-validation inside the calibration part of the packaged photos (docs/results.md).
     range_factors : dict of str to float
         Per tensor, a factor on its calibrated range (< 1 clips the largest values to resolve the rest finer),
         e.g. from :func:`search_ranges`.  Tensors of one residual chain must share a factor.
@@ -405,10 +402,11 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     meta : dict, optional
         Provenance stored in the weights file.
     moments : dict, optional
-        :func:`depthwise_moments`: depthwise weights are then rounded by :func:`round_depthwise`
-        (else to nearest).
+        By layer output: :func:`depthwise_moments` for depthwise layers (their step and rounding are then
+        chosen by :func:`round_depthwise_rescaled`) and :func:`input_moments` for pointwise and 3x3 layers
+        (rounded by :func:`round_weights_gptq`); layers without moments round to nearest.
     options : QuantizeOptions, optional
-        Which per-channel scale refinements to use (default: all).
+        Scale choices (default: :class:`QuantizeOptions`' defaults).
     """
     config = config or default_config()
     options = options or QuantizeOptions()
