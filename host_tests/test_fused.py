@@ -456,7 +456,8 @@ def test_default_workers_leave_busy_cores_alone(monkeypatch, others, expected):
     assert emulator_module.free_cpus(1) == 1
 
 
-def test_workers_given_are_kept_and_default_adapts(monkeypatch, packaged_program, example_rgb):
+def shared_conv_calls(monkeypatch) -> list[bool]:
+    """Record, per convolution the emulator runs from now on, whether it shared the layer with the helper."""
     used: list[bool] = []
     original = Emulator._shared_conv
 
@@ -465,6 +466,11 @@ def test_workers_given_are_kept_and_default_adapts(monkeypatch, packaged_program
         return original(self, *args)
 
     monkeypatch.setattr(Emulator, "_shared_conv", spy)
+    return used
+
+
+def test_workers_given_are_kept_and_default_adapts(monkeypatch, packaged_program, example_rgb):
+    used = shared_conv_calls(monkeypatch)
     monkeypatch.setattr(emulator_module, "free_cpus", lambda limit: 1)
     Emulator().run(packaged_program, example_rgb)  # adaptive: the busy machine leaves one CPU
     assert used and not any(used)
@@ -489,14 +495,7 @@ def test_frames_run_alone_until_the_helper_is_ready(monkeypatch, packaged_progra
     expected = Emulator(workers=1).run(packaged_program, example_rgb)
     monkeypatch.setattr(helper, "ready", False)
     monkeypatch.setattr(helper, "is_ready", lambda: False)
-    used: list[bool] = []
-    original = Emulator._shared_conv
-
-    def spy(self, *args):
-        used.append(self._frame is not None)
-        return original(self, *args)
-
-    monkeypatch.setattr(Emulator, "_shared_conv", spy)
+    used = shared_conv_calls(monkeypatch)
     assert_array_equal(Emulator(workers=2).run(packaged_program, example_rgb), expected)
     assert used and not any(used)
 
