@@ -769,6 +769,10 @@ def test_quantize_cli_report_names_the_limiting_layers(capsys, tmp_path, tiny_ch
     assert lines[-2].startswith("limiting layers (lowest own SQNR): ") and lines[-1].startswith("output: ")
     assert "quantisation noise per layer on 2 calibration images" in err
     assert program.meta["range_factors"] == {} and "bias_correction_images" not in program.meta
+    assert program.meta["relu6_spread"] == 0.75  # the quantiser's default
+    rc, _, err = run_cli(capsys, "quantize", tiny_checkpoint, "-o", tmp_path / "bad.npz", "--calib", calib,
+                         "--relu6-spread", "1.5")
+    assert rc == 2 and "--relu6-spread 1.5" in err and not (tmp_path / "bad.npz").exists()
 
 
 def test_quantize_cli_errors(capsys, tmp_path, tiny_checkpoint):

@@ -240,6 +240,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
+    if args.relu6_spread is not None and not 0.0 <= args.relu6_spread <= 1.0:
+        raise CliError(f"--relu6-spread {args.relu6_spread}: must be between 0 and 1")
     from .calibration import calibration_images
     from .model import CheckpointError, load_checkpoint
     from .quantize import (QuantizeOptions, calibrate, correct_biases, depthwise_moments, input_moments,
@@ -266,14 +268,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     progress.close()
     meta = {"checkpoint": Path(args.checkpoint).name, "calibration": source, "num_calibration": len(images),
             "pynq_depth_version": __version__}
-    options = QuantizeOptions()
+    options = (QuantizeOptions() if args.relu6_spread is None
+               else QuantizeOptions(relu6_spread=args.relu6_spread))
     if args.range_search:
         plain = quantize_model(model, maxima, size, config=args.hw, options=options)
         progress, step = bar(len(plain.conv_commands), "range search")
         factors = search_ranges(model, plain, images, progress=step)
         progress.close()
         print(f"range search: {len(factors)} tensors clipped below their calibrated maximum", file=sys.stderr)
-        options = QuantizeOptions(range_factors=factors)
+        options = QuantizeOptions(relu6_spread=options.relu6_spread, range_factors=factors)
     moments = {}
     if args.adaptive_rounding:
         moments.update(depthwise_moments(model, images))
@@ -283,6 +286,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     program.meta["weight_rounding"] = ("gptq+" if args.gptq else "") + ("adaptive" if args.adaptive_rounding
                                                                          else "nearest")
     program.meta["range_factors"] = {name: float(f) for name, f in options.range_factors.items()}
+    program.meta["relu6_spread"] = options.relu6_spread
     if args.bias_correction:
         subset = images[: args.bias_correction]
         print(f"bias correction on {len(subset)} of the calibration images", file=sys.stderr)
@@ -557,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--size", type=_size, metavar="HxW", help="input size (default: the configuration's)")
     quant.add_argument("--bias-correction", type=_non_negative, default=64, metavar="N",
                        help="correct layer biases for rounding drift on N calibration images (default 64; 0 = off)")
+    quant.add_argument("--relu6-spread", type=float, metavar="S",
+                       help="how far per-channel ReLU6 scales follow their channel, 0-1 (1: each its own maximum; "
+                            "0: the layer's; default: the quantiser's, chosen by cross-validation, docs/results.md)")
     quant.add_argument("--no-adaptive-rounding", dest="adaptive_rounding", action="store_false",
                        help="round depthwise weights to nearest instead of choosing, per 3x3 kernel, the step and "
                             "rounding that change its output least on the calibration images")
