@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pynq_depth.evaluate import AGREEMENT_ABS_REL_MAX as ABS_REL_MAX
+from pynq_depth.evaluate import AGREEMENT_DELTA1_MIN as DELTA1_MIN
 from pynq_depth.metrics import depth_errors
 from pynq_depth.photos import TEST_NAMES, load_photo
 
@@ -22,9 +24,6 @@ from conftest import PACKAGED_CHECKPOINT, PACKAGED_WEIGHTS
 
 pytest.importorskip("torch")
 pytest.importorskip("skimage.data")
-
-DELTA1_MIN = 0.99
-ABS_REL_MAX = 0.02
 
 
 @pytest.fixture(scope="module")

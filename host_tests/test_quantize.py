@@ -548,6 +548,31 @@ def test_layer_noise_report_finds_a_damaged_layer(random_model, random_maxima, p
     assert f"limiting layers (lowest own SQNR): {victim.name}" in text
 
 
+def test_depth_sensitivity_finds_a_coarse_channel(random_model, random_maxima, photos):
+    """Rounding one tensor (then one channel) at a time: a channel whose grid step was made 64x coarser is
+    the worst channel of the worst tensor, and the model is left as it was (float)."""
+    from pynq_depth.quant_report import depth_sensitivity, format_sensitivity
+
+    program = quantize_model(random_model, random_maxima, HW)
+    images = photos[:2]
+    x = torch.from_numpy(np.stack([normalize(rgb) for rgb in images])).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        before = random_model(x).numpy()
+    damaged = copy.deepcopy(program)
+    victim = damaged.conv_commands[4].output
+    damaged.tensors[victim].scale[3] *= 64.0
+    rows = depth_sensitivity(random_model, damaged, images, top_tensors=1, top_channels=3)
+    assert sorted(row.tensor for row in rows) == sorted(["input"] + [c.output for c in program.conv_commands])
+    assert all(row.abs_rel.shape == (2,) and np.all(row.abs_rel >= 0) for row in rows)
+    assert rows[0].tensor == victim and rows[0].channels[0][0] == 3
+    assert len(rows[0].channels) == 3 and all(not row.channels for row in rows[1:])
+    assert rows[0].channels[0][1].max() > 10 * rows[0].channels[1][1].max()  # measured ~40x
+    text = format_sensitivity(rows, ["a", "b"], top=2)
+    assert victim in text and "channel 3" in text
+    with torch.no_grad():
+        np.testing.assert_array_equal(random_model(x).numpy(), before)
+
+
 def test_depthwise_step_search_never_worse_than_the_plain_step():
     """round_depthwise_rescaled tries coarser steps per channel; the plain step is a candidate, so the expected
     output error (in units of the plain step) never rises, and kernels whose values nearly cancel gain."""

@@ -9,6 +9,17 @@ import numpy as np
 from .metrics import depth_errors, eigen_crop_mask, mean_errors, median_scale, resize_depth_bilinear
 from .runtime import DepthEstimator
 
+#: The per-photo promise of the integer pipeline against the float model it was quantised from (issue 13):
+#: on each photo, AbsRel at most this ...
+AGREEMENT_ABS_REL_MAX = 0.02
+#: ... and delta1 at least this.  host_tests/test_accuracy.py checks it on every test photo.
+AGREEMENT_DELTA1_MIN = 0.99
+
+
+def agrees(errors: dict[str, float]) -> bool:
+    """Whether one photo's int8-vs-float metrics (:func:`int8_float_agreement`) keep the per-photo promise."""
+    return errors["abs_rel"] <= AGREEMENT_ABS_REL_MAX and errors["delta1"] >= AGREEMENT_DELTA1_MIN
+
 
 def int8_float_agreement(int8: DepthEstimator, float_: DepthEstimator,
                          names: tuple[str, ...] | None = None) -> dict[str, dict[str, float]]:

@@ -69,7 +69,8 @@ class DepthModel(nn.Module):
                 parent, leaf = _ensure_path(self, node.bn_name)
                 parent.add_module(leaf, nn.BatchNorm2d(node.cout))
 
-    def set_fake_quant(self, program: Any | None, noise: bool = False) -> None:
+    def set_fake_quant(self, program: Any | None, noise: bool = False, tensors: Any | None = None,
+                       channels: dict[str, np.ndarray] | None = None, weights: bool = True) -> None:
         """Quantisation-aware training: round every tensor the accelerator requantises (the input and each
         convolution's output) to ``program``'s integer grid in ``forward``, and every convolution's weights
         as the quantiser does (BatchNorm and the input channels' scales folded in, int8 per output
@@ -79,6 +80,10 @@ class DepthModel(nn.Module):
         scales and clamp bounds; the input to its 3 x 256 table's grid); ``None`` switches it off.
         ``noise``: instead of rounding, add uniform noise of one grid step (the rounding error's
         distribution), so that the float model itself becomes insensitive to the rounding.
+
+        For finding where the rounding hurts (:func:`pynq_depth.quant_report.depth_sensitivity`):
+        ``tensors`` (names) limits the activation rounding to those tensors, ``channels`` (name to a boolean
+        mask per channel) to those channels of a tensor, and ``weights=False`` keeps every weight in float.
         """
         self._fake_noise = bool(noise)
         if program is None:
@@ -86,27 +91,35 @@ class DepthModel(nn.Module):
             self._tensor_scales = None
             return
         self._tensor_scales = {name: torch.from_numpy(np.asarray(info.scale, dtype=np.float32))
-                               for name, info in program.tensors.items()}
-        grids: dict[str, tuple[torch.Tensor, float, float]] = {}
+                               for name, info in program.tensors.items()} if weights else None
+        grids: dict[str, tuple[torch.Tensor, float, float, torch.Tensor | None]] = {}
+        selected = None if tensors is None else set(tensors)
         bounds = {"int8": (-128.0, 127.0), "uint8": (0.0, 255.0), "int16": (-32768.0, 32767.0)}
         clamps = {c.output: (float(c.lo), float(c.hi)) for c in program.conv_commands}
         for name, info in program.tensors.items():
             if name != "input" and name not in clamps:
                 continue  # resize/concat outputs: no requantisation of their own
+            if selected is not None and name not in selected:
+                continue
             lo, hi = clamps.get(name, bounds[info.dtype])
             scale = torch.from_numpy(np.asarray(info.scale, dtype=np.float32)).view(1, -1, 1, 1)
-            grids[name] = (scale, lo, hi)
+            mask = None
+            if channels is not None and name in channels:
+                mask = torch.from_numpy(np.asarray(channels[name], dtype=bool)).view(1, -1, 1, 1)
+            grids[name] = (scale, lo, hi, mask)
         self._fake_quant = grids
 
     def _quantize_like_hardware(self, name: str, y: torch.Tensor) -> torch.Tensor:
         grid = (getattr(self, "_fake_quant", None) or {}).get(name)
         if grid is None:
             return y
-        scale, lo, hi = grid
+        scale, lo, hi, mask = grid
         if getattr(self, "_fake_noise", False):
             q = torch.clamp(y / scale + torch.rand_like(y) - 0.5, lo, hi) * scale
-            return y + (q - y).detach()
-        q = torch.clamp(torch.round(y / scale), lo, hi) * scale
+        else:
+            q = torch.clamp(torch.round(y / scale), lo, hi) * scale
+        if mask is not None:
+            q = torch.where(mask, q, y)
         return y + (q - y).detach()  # straight-through: the forward sees the integers, gradients pass
 
     def _conv(self, node: Node, conv: nn.Conv2d, bn: nn.BatchNorm2d | None, x: torch.Tensor) -> torch.Tensor:

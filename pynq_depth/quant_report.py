@@ -11,7 +11,13 @@ per layer tell different stories:
   count.  The layer with the lowest own SQNR limits the result.
 
 Also reported: the share of float values beyond the layer's integer range
-(clipped by saturation).  Needs torch (host tooling).
+(clipped by saturation).
+
+SQNR says where the noise is, not what it does to the depth of one photo:
+:func:`depth_sensitivity` rounds one tensor at a time (then one channel at a
+time of the worst tensors) in the float model and measures the depth's AbsRel
+against float, per photo (``scripts/int8_vs_float.py --sensitivity PHOTO``).
+Needs torch (host tooling).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends.emulator import Emulator
+from .depth import prediction_to_metres
 from .model import DepthModel
 from .preprocess import normalize
 from .program import NUMPY_DTYPES, ConvCmd, Program
@@ -113,4 +120,96 @@ def format_report(report: list[LayerNoise], top: int = 5) -> str:
     lines.append("limiting layers (lowest own SQNR): "
                  + ", ".join(f"{row.name} {row.own_sqnr_db:.1f} dB" for row in worst))
     lines.append(f"output: {report[-1].network_sqnr_db:.1f} dB end to end")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TensorSensitivity:
+    """What rounding one tensor to its int8 grid, and nothing else, does to the depth.
+
+    Attributes
+    ----------
+    tensor : str
+        Tensor name (``input`` or a convolution's output).
+    abs_rel : ndarray
+        Per image: AbsRel of the depth against the float model's.
+    channels : tuple of (int, ndarray)
+        For the most harmful tensors only: the channels whose rounding alone hurts most, worst first,
+        each with its per-image AbsRel.
+    """
+
+    tensor: str
+    abs_rel: np.ndarray
+    channels: tuple[tuple[int, np.ndarray], ...] = ()
+
+
+def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarray], top_tensors: int = 2,
+                      top_channels: int = 5) -> list[TensorSensitivity]:
+    """Depth error caused by each tensor's activation rounding alone, worst first.
+
+    The float model runs with exactly one tensor rounded and clamped to ``program``'s grid
+    (:meth:`DepthModel.set_fake_quant` with float weights); the depth's AbsRel against the
+    unrounded model is that tensor's share of the int8 error on each image.  For the
+    ``top_tensors`` worst tensors the same is done per channel.  Weight rounding, bias correction
+    and the interaction of many small errors are left out: a diagnostic of where a photo's error
+    comes from, not a prediction of its total.
+
+    Parameters
+    ----------
+    model : DepthModel
+        The float model the program was quantised from.
+    program : Program
+        Its integer program.
+    images : list of uint8 (H, W, 3)
+        Images at ``program.input_hw``.
+    top_tensors, top_channels : int
+        How many of the worst tensors get a per-channel breakdown, and how many channels it lists.
+
+    Returns
+    -------
+    list of TensorSensitivity
+        Sorted by the largest AbsRel over the images, descending.
+    """
+    import torch
+
+    model.eval()
+    x = torch.from_numpy(np.stack([normalize(rgb) for rgb in images])).permute(0, 3, 1, 2).float()
+
+    def abs_rel() -> np.ndarray:
+        with torch.no_grad():
+            depth = prediction_to_metres(model(x)[:, 0].numpy())
+        return np.mean(np.abs(depth - reference) / reference, axis=(1, 2))
+
+    model.set_fake_quant(None)
+    with torch.no_grad():
+        reference = prediction_to_metres(model(x)[:, 0].numpy())
+    rounded = ["input"] + [cmd.output for cmd in program.conv_commands]
+    rows = []
+    try:
+        for name in rounded:
+            model.set_fake_quant(program, tensors=[name], weights=False)
+            rows.append(TensorSensitivity(name, abs_rel()))
+        rows.sort(key=lambda row: -float(row.abs_rel.max()))
+        for i, row in enumerate(rows[:top_tensors]):
+            count = len(program.tensors[row.tensor].scale)
+            per_channel = []
+            for channel in range(count):
+                mask = np.zeros(count, dtype=bool)
+                mask[channel] = True
+                model.set_fake_quant(program, tensors=[row.tensor], channels={row.tensor: mask}, weights=False)
+                per_channel.append((channel, abs_rel()))
+            per_channel.sort(key=lambda item: -float(item[1].max()))
+            rows[i] = TensorSensitivity(row.tensor, row.abs_rel, tuple(per_channel[:top_channels]))
+    finally:
+        model.set_fake_quant(None)
+    return rows
+
+
+def format_sensitivity(rows: list[TensorSensitivity], names: list[str], top: int = 8) -> str:
+    """The ``top`` tensors of :func:`depth_sensitivity` (and their worst channels), one column per image."""
+    lines = [f"{'tensor rounded alone':24s} " + " ".join(f"{n[:12]:>12s}" for n in names)]
+    for row in rows[:top]:
+        lines.append(f"{row.tensor:24s} " + " ".join(f"{v:12.4f}" for v in row.abs_rel))
+        for channel, values in row.channels:
+            lines.append(f"{'  channel ' + str(channel):24s} " + " ".join(f"{v:12.4f}" for v in values))
     return "\n".join(lines)

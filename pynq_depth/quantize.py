@@ -565,17 +565,16 @@ def search_ranges(model: DepthModel, program: Program, images: list[np.ndarray],
         unit = chains.get(node.output, (node.output,))
         if node.op == "conv" and node.output != "depth" and unit not in units:
             units.append(unit)
-    model.set_fake_quant(program)
+    model.set_fake_quant(program, weights=False)  # activations only: the weights stay float
     try:
         grids = dict(model._fake_quant or {})
-        model._tensor_scales = None  # activations only: the weights stay float
 
         order = [node.output for node in graph]
 
         def run(factors: dict[str, float], known: dict[str, torch.Tensor] | None = None,
                 return_all: bool = False) -> Any:
-            model._fake_quant = {name: (scale * factors.get(name, 1.0), lo, hi)
-                                 for name, (scale, lo, hi) in grids.items()}
+            model._fake_quant = {name: (scale * factors.get(name, 1.0), lo, hi, mask)
+                                 for name, (scale, lo, hi, mask) in grids.items()}
             with torch.no_grad():
                 return model(x, return_all=return_all, known=known)
 

@@ -7,9 +7,10 @@ The calibration part of the packaged photos (:data:`pynq_depth.photos.CALIBRATIO
 (every other photo).  For each half, the quantiser calibrates on that half's photos, each also mirrored, plus the
 built-in set's synthetic scenes (as ``pynq-depth quantize`` does with the whole part), corrects biases on the same
 images, and the int8 depth is compared with float on the *other* half.  Prints the held-out AbsRel per photo and,
-per spread, the mean over all held-out photos: the spread with the lowest mean is the quantiser's default
-(:class:`pynq_depth.quantize.QuantizeOptions`).  The test part is never touched.  About a minute per spread and
-fold on two cores.
+per spread, how many held-out photos break the per-photo promise (:func:`pynq_depth.evaluate.agrees`), their mean
+and their maximum.  The promise is per photo, so the spread with the fewest held-out photos beyond it wins (ties:
+the lower mean); it is the quantiser's default (:class:`pynq_depth.quantize.QuantizeOptions`).  The test part is
+never touched.  About a minute per spread and fold on two cores.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from pynq_depth.backends.emulator import Emulator
 from pynq_depth.calibration import CALIBRATION_SEED_BASE
-from pynq_depth.evaluate import int8_float_agreement
+from pynq_depth.evaluate import agrees, int8_float_agreement
 from pynq_depth.model import load_checkpoint
 from pynq_depth.photos import CALIBRATION_NAMES, load_photo
 from pynq_depth.preprocess import resize_rgb
@@ -44,7 +45,7 @@ def main() -> int:
     float_ = create_estimator("float", checkpoint=args.checkpoint)
     h, w = model.spec.input_hw
     synthetic = [render_scene(CALIBRATION_SEED_BASE + seed, h, w)[0] for seed in range(SYNTHETIC_SCENES)]
-    held_out: dict[float, dict[str, float]] = {spread: {} for spread in args.spreads}
+    held_out: dict[float, dict[str, dict[str, float]]] = {spread: {} for spread in args.spreads}
     for fold in (0, 1):
         fit, judged = CALIBRATION_NAMES[fold::2], CALIBRATION_NAMES[1 - fold::2]
         images = []
@@ -59,14 +60,20 @@ def main() -> int:
                                      options=QuantizeOptions(relu6_spread=spread))
             correct_biases(model, program, images)
             errors = int8_float_agreement(integer_estimator(Emulator(), program, "emulator"), float_, names=judged)
-            held_out[spread].update({name: e["abs_rel"] for name, e in errors.items()})
+            held_out[spread].update(errors)
             print(f"fold {fold} spread {spread}: " + ", ".join(f"{n} {e['abs_rel']:.4f}" for n, e in errors.items()),
                   flush=True)
+
+    def score(spread: float) -> tuple[int, float]:
+        errors = held_out[spread].values()
+        return sum(not agrees(e) for e in errors), float(np.mean([e["abs_rel"] for e in errors]))
+
     for spread, errors in held_out.items():
-        values = np.array(list(errors.values()))
-        print(f"spread {spread}: held-out AbsRel mean {values.mean():.4f}, max {values.max():.4f}")
-    best = min(held_out, key=lambda s: np.mean(list(held_out[s].values())))
-    print(f"lowest held-out mean: spread {best}")
+        values = np.array([e["abs_rel"] for e in errors.values()])
+        print(f"spread {spread}: {score(spread)[0]} of {len(values)} held-out photos beyond the promise; "
+              f"AbsRel mean {values.mean():.4f}, max {values.max():.4f}")
+    best = min(held_out, key=score)
+    print(f"fewest held-out photos beyond the promise (then the lowest mean): spread {best}")
     return 0
 
 
