@@ -59,7 +59,8 @@ def per_photo(estimators) -> dict[str, dict[str, float]]:
 #: Test photos on which the shipped pair is known to miss the bound (issue 13 stays open for them): strict, so
 #: the day they pass, the mark must go.
 KNOWN_MISSES = {"astronaut": "int8 AbsRel 0.031 against float with the quantiser chosen by cross-validation on the "
-                             "calibration part (docs/results.md); the goal is 0.02"}
+                             "calibration part (docs/results.md); the goal is 0.02; mostly the rounding of f2.dw "
+                             "(scripts/int8_vs_float.py --sensitivity astronaut)"}
 
 
 def _judged(name: str):

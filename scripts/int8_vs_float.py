@@ -11,7 +11,7 @@ e.g. ``pynq-depth quantize models/z2-mnv2.pt -o /tmp/nearest.npz --no-adaptive-r
 
 ``--sensitivity`` instead says where the named photos' error comes from: the depth AbsRel when a single tensor's
 activations, then a single channel of the worst ones, are rounded to the int8 grid in the float model
-(:func:`pynq_depth.quant_report.depth_sensitivity`; about 10 s per photo).
+(:func:`pynq_depth.quant_report.depth_sensitivity`; a few seconds per photo).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def main() -> int:
               f"delta1 min {min(errors[n]['delta1'] for n in names):.4f}", file=sys.stderr)
     failed = [r[1] for r in rows if r[5] == "FAIL"]
     if failed:
-        print(f"beyond AbsRel {AGREEMENT_ABS_REL_MAX} / delta1 {AGREEMENT_DELTA1_MIN}: {', '.join(failed)}", file=sys.stderr)
+        print(f"beyond AbsRel {AGREEMENT_ABS_REL_MAX} / delta1 {AGREEMENT_DELTA1_MIN}: {', '.join(failed)}",
+              file=sys.stderr)
     return 1 if failed else 0
 
 
