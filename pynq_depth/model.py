@@ -13,6 +13,7 @@ torch is only needed here and in host tooling; the runtime path never imports it
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class DepthModel(nn.Module):
                 parent, leaf = _ensure_path(self, node.bn_name)
                 parent.add_module(leaf, nn.BatchNorm2d(node.cout))
 
-    def set_fake_quant(self, program: Any | None, noise: bool = False, tensors: Any | None = None,
+    def set_fake_quant(self, program: Any | None, noise: bool = False, tensors: Iterable[str] | None = None,
                        channels: dict[str, np.ndarray] | None = None, weights: bool = True) -> None:
         """Quantisation-aware training: round every tensor the accelerator requantises (the input and each
         convolution's output) to ``program``'s integer grid in ``forward``, and every convolution's weights

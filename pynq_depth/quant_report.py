@@ -174,21 +174,26 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
 
     model.eval()
     x = torch.from_numpy(np.stack([normalize(rgb) for rgb in images])).permute(0, 3, 1, 2).float()
-
-    def abs_rel() -> np.ndarray:
-        with torch.no_grad():
-            depth = prediction_to_metres(model(x)[:, 0].numpy())
-        return np.mean(np.abs(depth - reference) / reference, axis=(1, 2))
-
     model.set_fake_quant(None)
     with torch.no_grad():
-        reference = prediction_to_metres(model(x)[:, 0].numpy())
+        floats = model(x, return_all=True)
+    reference = prediction_to_metres(floats["depth"][:, 0].numpy())
+    order = [node.output for node in model.graph(tuple(program.input_hw))]
+
+    def abs_rel(rounded_tensor: str) -> np.ndarray:
+        # Everything before the rounded tensor is the float model's: reused, not recomputed.
+        first = order.index(rounded_tensor) if rounded_tensor != "input" else -1
+        known = {name: floats[name] for name in ["input"] + order[:first]} if first >= 0 else None
+        with torch.no_grad():
+            depth = prediction_to_metres(model(x, known=known)[:, 0].numpy())
+        return np.mean(np.abs(depth - reference) / reference, axis=(1, 2))
+
     rounded = ["input"] + [cmd.output for cmd in program.conv_commands]
     rows = []
     try:
         for name in rounded:
             model.set_fake_quant(program, tensors=[name], weights=False)
-            rows.append(TensorSensitivity(name, abs_rel()))
+            rows.append(TensorSensitivity(name, abs_rel(name)))
         rows.sort(key=lambda row: -float(row.abs_rel.max()))
         for i, row in enumerate(rows[:top_tensors]):
             count = len(program.tensors[row.tensor].scale)
@@ -197,7 +202,7 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
                 mask = np.zeros(count, dtype=bool)
                 mask[channel] = True
                 model.set_fake_quant(program, tensors=[row.tensor], channels={row.tensor: mask}, weights=False)
-                per_channel.append((channel, abs_rel()))
+                per_channel.append((channel, abs_rel(row.tensor)))
             per_channel.sort(key=lambda item: -float(item[1].max()))
             rows[i] = TensorSensitivity(row.tensor, row.abs_rel, tuple(per_channel[:top_channels]))
     finally:
