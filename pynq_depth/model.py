@@ -85,15 +85,22 @@ class DepthModel(nn.Module):
         For finding where the rounding hurts (:func:`pynq_depth.quant_report.depth_sensitivity`):
         ``tensors`` (names) limits the activation rounding to those tensors, ``channels`` (name to a boolean
         mask per channel) to those channels of a tensor, and ``weights=False`` keeps every weight in float.
+
+        A tensor whose channels the program replicates (:func:`pynq_depth.quantize.replicate_channels`) is
+        rounded per network channel to the finer step its copies resolve together (exact); the weights
+        that read it are rounded as if the channel came once at that step (an approximation: the program
+        holds one share of the weight per copy).
         """
         self._fake_noise = bool(noise)
         if program is None:
             self._fake_quant = None
             self._tensor_scales = None
             return
-        self._tensor_scales = {name: torch.from_numpy(np.asarray(info.scale, dtype=np.float32))
-                               for name, info in program.tensors.items()} if weights else None
-        grids: dict[str, tuple[torch.Tensor, float, float, torch.Tensor | None]] = {}
+        # Per channel of the network (a replicated tensor's copies resolve their channel together).
+        network_grids = {name: info.network_grid() for name, info in program.tensors.items()}
+        self._tensor_scales = {name: torch.from_numpy(step.astype(np.float32))
+                               for name, (step, _) in network_grids.items()} if weights else None
+        grids: dict[str, tuple[torch.Tensor, float | torch.Tensor, float | torch.Tensor, torch.Tensor | None]] = {}
         selected = None if tensors is None else set(tensors)
         bounds = {"int8": (-128.0, 127.0), "uint8": (0.0, 255.0), "int16": (-32768.0, 32767.0)}
         clamps = {c.output: (float(c.lo), float(c.hi)) for c in program.conv_commands}
@@ -103,7 +110,11 @@ class DepthModel(nn.Module):
             if selected is not None and name not in selected:
                 continue
             lo, hi = clamps.get(name, bounds[info.dtype])
-            scale = torch.from_numpy(np.asarray(info.scale, dtype=np.float32)).view(1, -1, 1, 1)
+            step, finer = network_grids[name]
+            scale = torch.from_numpy(step.astype(np.float32)).view(1, -1, 1, 1)
+            if np.any(finer != 1):  # n copies with staggered offsets: n times the steps within the clamp
+                finer_t = torch.from_numpy(finer.astype(np.float32)).view(1, -1, 1, 1)
+                lo, hi = lo * finer_t, hi * finer_t
             mask = None
             if channels is not None and name in channels:
                 mask = torch.from_numpy(np.asarray(channels[name], dtype=bool)).view(1, -1, 1, 1)

@@ -56,12 +56,65 @@ class TensorInfo:
     scale : ndarray of float32, shape (C,)
         Real value of one integer step, per channel (equal across channels
         except after a concat); used only to dequantise for humans.
+    sources : ndarray of int64, shape (C,), optional
+        For a tensor whose channels the quantiser replicated (:func:`pynq_depth.quantize.replicate_channels`): the
+        network channel each of its C channels carries (copies after the network's own channels).
+        ``None``: channel ``c`` is the network's channel ``c``.
+    offsets : ndarray of float32, shape (C,), optional
+        With ``sources``: each channel's rounding offset in steps (the integer is
+        ``round(value / scale + offset)``); copies of one network channel with staggered offsets
+        together resolve it finer than one step.  ``None``: all zero.
     """
 
     name: str
     shape: tuple[int, int, int]
     dtype: str
     scale: np.ndarray
+    sources: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+
+    @property
+    def network_channels(self) -> int:
+        """Channels of the network tensor this one carries (fewer than ``shape[2]`` when replicated)."""
+        return self.shape[2] if self.sources is None else int(self.sources.max()) + 1
+
+    def to_network(self, values: np.ndarray) -> np.ndarray:
+        """Real values of the network tensor from this tensor's integers, shape (..., network channels).
+
+        Copies of one channel are merged as the next layer merges them: the mean of their real values
+        with their offsets taken out.
+        """
+        real = values.astype(np.float64) * self.scale.astype(np.float64)
+        if self.sources is None:
+            return real
+        if self.offsets is not None:
+            real = real - self.offsets.astype(np.float64) * self.scale.astype(np.float64)
+        count = np.bincount(self.sources, minlength=self.network_channels).astype(np.float64)
+        merged = np.zeros(real.shape[:-1] + (self.network_channels,))
+        for channel, source in enumerate(self.sources):
+            merged[..., source] += real[..., channel]
+        return merged / count
+
+    def from_network(self, real: np.ndarray) -> np.ndarray:
+        """This tensor's integers for real values of the network tensor: rounded (half up, with each
+        channel's offset) and saturated to the dtype."""
+        real = np.asarray(real, dtype=np.float64)
+        if self.sources is not None:
+            real = real[..., self.sources]
+        offsets = 0.0 if self.offsets is None else self.offsets.astype(np.float64)
+        lo, hi = DTYPE_RANGES[self.dtype]
+        rounded = np.floor(real / self.scale.astype(np.float64) + offsets + 0.5)
+        return np.clip(rounded, lo, hi).astype(NUMPY_DTYPES[self.dtype])
+
+    def network_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per network channel: the step its copies resolve together, and the factor by which that is finer
+        than one copy's step (their number with staggered offsets, else 1)."""
+        if self.sources is None:
+            return self.scale.astype(np.float64), np.ones(self.shape[2])
+        first = np.array([np.flatnonzero(self.sources == c)[0] for c in range(self.network_channels)])
+        finer = (np.bincount(self.sources).astype(np.float64) if self.offsets is not None
+                 else np.ones(self.network_channels))
+        return self.scale.astype(np.float64)[first] / finer, finer
 
 
 @dataclass
@@ -166,6 +219,12 @@ class Program:
             key = f"scale/{name}"
             arrays[key] = np.asarray(t.scale, dtype=np.float32)
             tensors[name] = {"shape": list(t.shape), "dtype": t.dtype, "scale": key}
+            if t.sources is not None:
+                arrays[f"sources/{name}"] = np.asarray(t.sources, dtype=np.int64)
+                tensors[name]["sources"] = f"sources/{name}"
+            if t.offsets is not None:
+                arrays[f"offsets/{name}"] = np.asarray(t.offsets, dtype=np.float32)
+                tensors[name]["offsets"] = f"offsets/{name}"
         commands = []
         for i, cmd in enumerate(self.commands):
             if isinstance(cmd, ConvCmd):
@@ -280,7 +339,10 @@ def _load(path: Path, config: HwConfig) -> Program:
                 raise _fail(path, f"array {key} checksum mismatch (file corrupt)")
             arrays[key] = value
     tensors = {name: TensorInfo(name, tuple(int(v) for v in t["shape"]), str(t["dtype"]),  # type: ignore[arg-type]
-                                arrays[t["scale"]]) for name, t in header["tensors"].items()}
+                                arrays[t["scale"]],
+                                sources=arrays[t["sources"]] if "sources" in t else None,
+                                offsets=arrays[t["offsets"]] if "offsets" in t else None)
+               for name, t in header["tensors"].items()}
     commands: list[Command] = []
     for entry in header["commands"]:
         if entry["op"] == "conv":
@@ -312,6 +374,8 @@ def validate_program(program: Program, config: HwConfig | None = None) -> str | 
     if "input" not in t or t["input"].shape != (program.input_hw[0], program.input_hw[1], 3) \
             or t["input"].dtype != "int8":
         return "input tensor must be int8 (H, W, 3) matching input_hw"
+    if t["input"].sources is not None:
+        return "the input tensor cannot be replicated"
     for info in t.values():
         if info.dtype not in DTYPE_RANGES:
             return f"tensor {info.name}: unknown dtype {info.dtype}"
@@ -321,6 +385,9 @@ def validate_program(program: Program, config: HwConfig | None = None) -> str | 
             return f"tensor {info.name}: implausibly large"
         if info.scale.shape != (info.shape[2],) or not np.all(np.isfinite(info.scale)):
             return f"tensor {info.name}: scale must be finite, one per channel"
+        problem = _check_replicas(info)
+        if problem:
+            return f"tensor {info.name}: {problem}"
     produced = {"input"}
     for cmd in program.commands:
         if not all(isinstance(v, str) for v in (cmd.name, cmd.op, cmd.output, *cmd.inputs)):
@@ -339,9 +406,32 @@ def validate_program(program: Program, config: HwConfig | None = None) -> str | 
     return None
 
 
+def _check_replicas(info: TensorInfo) -> str | None:
+    if info.sources is None:
+        return None if info.offsets is None else "offsets without sources"
+    sources = info.sources
+    if sources.shape != (info.shape[2],) or sources.dtype.kind not in "iu":
+        return "sources must be integers, one per channel"
+    if np.any(sources < 0) or np.any(np.bincount(sources) == 0):
+        return "sources must name every network channel from 0 up"
+    if info.offsets is not None:
+        offsets = info.offsets
+        if offsets.shape != sources.shape or not np.all(np.abs(offsets) < 0.5):
+            return "offsets must be one per channel, each strictly between -0.5 and 0.5"
+    return None
+
+
+def _same_sources(a: TensorInfo, b: TensorInfo) -> bool:
+    if a.sources is None or b.sources is None:
+        return a.sources is None and b.sources is None
+    return a.sources.shape == b.sources.shape and bool(np.all(a.sources == b.sources))
+
+
 def _check_host(cmd: HostCmd, t: dict[str, TensorInfo]) -> str | None:
     out = t[cmd.output]
     ins = [t[name] for name in cmd.inputs]
+    if any(info.sources is not None for info in (out, *ins)):
+        return "host operations on replicated channels are not supported"
     if cmd.op == "resize":
         if len(ins) != 1 or ins[0].shape[2] != out.shape[2] or ins[0].dtype != out.dtype:
             return "resize must keep channels and dtype"
@@ -376,6 +466,8 @@ def _check_conv(cmd: ConvCmd, t: dict[str, TensorInfo], config: HwConfig) -> str
     expected = (cin, 3, 3) if cmd.kind == "dw3x3" else (cout, k, k, cin)
     if cmd.kind == "dw3x3" and cin != cout:
         return "depthwise must keep channels"
+    if cmd.kind == "dw3x3" and not _same_sources(src, dst):
+        return "depthwise input and output must carry the same channels"
     if cmd.weights.shape != expected or cmd.weights.dtype != np.int8:
         return f"weights must be int8 {expected}"
     for key, dtype in (("bias", np.int32), ("mult", np.int32), ("mult_neg", np.int32), ("shift", np.int32)):
@@ -394,6 +486,8 @@ def _check_conv(cmd: ConvCmd, t: dict[str, TensorInfo], config: HwConfig) -> str
         skip = t[cmd.skip]
         if skip.shape != dst.shape or skip.dtype not in ("int8", "uint8"):
             return "residual must match the output shape and be 8-bit"
+        if skip.sources is not None or dst.sources is not None:
+            return "residual adds of replicated channels are not supported"
         if not (isinstance(cmd.skip_mult, int) and 0 <= cmd.skip_mult < mult_limit
                 and isinstance(cmd.skip_shift, int) and 1 <= cmd.skip_shift <= config.max_shift):
             return "residual multiplier/shift out of range"

@@ -30,7 +30,7 @@ from .backends.emulator import Emulator
 from .depth import prediction_to_metres
 from .model import DepthModel
 from .preprocess import normalize
-from .program import NUMPY_DTYPES, ConvCmd, Program
+from .program import ConvCmd, Program
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,6 @@ def _sqnr_db(signal: float, noise: float) -> float:
     if noise <= 0.0:
         return float("inf")
     return float(10.0 * np.log10(max(signal, 1e-30) / noise))
-
-
-def _quantize_float(value: np.ndarray, scale: np.ndarray, dtype: str) -> np.ndarray:
-    """A float (H, W, C) tensor in an integer format: round to the per-channel scale, saturate."""
-    info = np.iinfo(NUMPY_DTYPES[dtype])
-    return np.clip(np.round(value / scale), info.min, info.max).astype(NUMPY_DTYPES[dtype])
 
 
 def layer_noise(model: DepthModel, program: Program, images: list[np.ndarray]) -> list[LayerNoise]:
@@ -87,17 +81,15 @@ def layer_noise(model: DepthModel, program: Program, images: list[np.ndarray]) -
         assert isinstance(ints, dict)
         for cmd in program.conv_commands:
             out = program.tensors[cmd.output]
-            scale = out.scale.astype(np.float64)
+            step, finer = out.network_grid()  # replicated channels: compared as the network tensor
             reference = floats[cmd.output]
-            network = ints[cmd.output].astype(np.float64) * scale
-            source = program.tensors[cmd.input]
-            own_input = _quantize_float(floats[cmd.input], source.scale.astype(np.float64), source.dtype)
+            network = out.to_network(ints[cmd.output])
+            own_input = program.tensors[cmd.input].from_network(floats[cmd.input])
             skip = None
             if cmd.skip is not None:
-                info = program.tensors[cmd.skip]
-                skip = _quantize_float(floats[cmd.skip], info.scale.astype(np.float64), info.dtype)
-            own = emulator.run_conv(cmd, own_input, skip, out.dtype).astype(np.float64) * scale
-            beyond = (reference > cmd.hi * scale) | (reference < cmd.lo * scale)
+                skip = program.tensors[cmd.skip].from_network(floats[cmd.skip])
+            own = out.to_network(emulator.run_conv(cmd, own_input, skip, out.dtype))
+            beyond = (reference > cmd.hi * step * finer) | (reference < cmd.lo * step * finer)
             row = np.array([np.sum(reference ** 2), np.sum((reference - network) ** 2),
                             np.sum((reference - own) ** 2), np.sum(beyond), reference.size])
             sums[cmd.output] = sums.get(cmd.output, 0) + row
@@ -196,7 +188,7 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
             rows.append(TensorSensitivity(name, abs_rel(name)))
         rows.sort(key=lambda row: -float(row.abs_rel.max()))
         for i, row in enumerate(rows[:top_tensors]):
-            count = len(program.tensors[row.tensor].scale)
+            count = program.tensors[row.tensor].network_channels
             per_channel = []
             for channel in range(count):
                 mask = np.zeros(count, dtype=bool)

@@ -305,7 +305,7 @@ def _effective_weights(node: Node, weight: np.ndarray, in_scale: np.ndarray,
         effective = weight[:, 0] * in_scale[:, None, None]
     else:
         effective = np.transpose(weight, (0, 2, 3, 1)) * in_scale[None, None, None, :]
-    flat = np.abs(effective.reshape(node.cout, -1)).max(axis=1)
+    flat = np.abs(effective.reshape(effective.shape[0], -1)).max(axis=1)
     # An all-zero channel outputs its bias only: give it a scale fine enough to keep the bias exact
     # (a scale of 1.0 rounded biases below one real unit to 0).
     return effective, np.where(flat > 0, flat / 127.0, out_scale / 256.0)
@@ -331,12 +331,117 @@ class QuantizeOptions:
     range_factors : dict of str to float
         Per tensor, a factor on its calibrated range (< 1 clips the largest values to resolve the rest finer),
         e.g. from :func:`search_ranges`.  Tensors of one residual chain must share a factor.
+    replicas : dict of str to dict of int to int
+        Per tensor, channels to carry in several copies with staggered rounding (channel: copies, >= 2), which
+        resolves them ``copies`` times finer at the cost of extra channels (:func:`replicate_channels`), e.g.
+        from :func:`choose_replicas`.
     """
 
     per_channel_relu6: bool = True
     per_channel_residual: bool = True
     relu6_spread: float = 0.75
     range_factors: dict[str, float] = field(default_factory=dict)
+    replicas: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+def replicate_channels(channels: int, copies: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Channel map and rounding offsets of a tensor that carries some channels in several copies.
+
+    An 8-bit channel whose rounding error is the same over a large flat area (a
+    sky, a wall) does not average out, however many pixels the next layers sum.
+    Carry it in ``n`` channels instead, computed alike but rounded with the offsets
+    ``(k + 1/2) / n - 1/2`` of a step (``k < n``, put into each copy's bias):
+    the sum of the copies is then exactly ``round(n * v)`` (Hermite's identity,
+    ``sum_k floor(y + k/n) = floor(n y)``), the channel rounded to a step ``n`` times
+    finer, and a next layer that gives each copy ``1/n`` of the channel's weight sees
+    exactly that.  Offsets stay inside (-1/2, 1/2), so each copy's clamp is exact too
+    (``round(lo + offset) = lo``).  The hardware does not change; the layers around the
+    tensor get the extra channels.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the network tensor.
+    copies : dict of int to int
+        Channel to number of copies (>= 1; 1 leaves it alone).
+
+    Returns
+    -------
+    sources : ndarray of int64, shape (channels + extra,)
+        The network channel each channel carries: the network's own channels in order, then the extra
+        copies, by channel.
+    offsets : ndarray of float32
+        Each channel's rounding offset in steps (0 for channels carried once).
+    """
+    extra = []
+    for channel, count in sorted(copies.items()):
+        if not 0 <= int(channel) < channels:
+            raise ValueError(f"channel {channel} outside 0..{channels - 1}")
+        if int(count) < 1:
+            raise ValueError(f"channel {channel}: {count} copies (at least 1)")
+        extra += [int(channel)] * (int(count) - 1)
+    sources = np.concatenate([np.arange(channels), np.asarray(extra, dtype=np.int64)]).astype(np.int64)
+    offsets = np.zeros(len(sources), dtype=np.float32)
+    for channel in range(channels):
+        positions = np.flatnonzero(sources == channel)
+        n = len(positions)
+        offsets[positions] = (np.arange(n) + 0.5) / n - 0.5
+    return sources, offsets
+
+
+def _replica_plan(graph: list[Node], replicas: dict[str, dict[int, int]]
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Per tensor, ``(sources, offsets)`` of :func:`replicate_channels` for the ``replicas`` option.
+
+    A replicated tensor's consumers must all be pointwise or 3x3 convolutions (they merge the copies, a
+    depthwise layer cannot); if a depthwise layer produces it, that layer's input is replicated alike
+    (identical copies, no offsets: each depthwise copy needs its own input channel), up to the nearest
+    non-depthwise producer.  Tensors of residual adds, host operations and the depth are refused.
+    """
+    producer = {node.output: node for node in graph if node.op == "conv"}
+    consumers: dict[str, list[Node]] = {}
+    for node in graph:
+        for name in node.inputs:
+            consumers.setdefault(name, []).append(node)
+        if node.op == "conv" and node.residual is not None:
+            consumers.setdefault(node.residual, []).append(node)
+    residual = {n.residual for n in graph if n.op == "conv" and n.residual is not None}
+
+    def check(name: str, why: str) -> Node:
+        node = producer.get(name)
+        if node is None or name == "depth":
+            raise ValueError(f"replicas: {name} is not a convolution's output inside the network{why}")
+        if name in residual or node.residual is not None:
+            raise ValueError(f"replicas: {name} takes part in a residual add{why}")
+        return node
+
+    plan: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for name, copies in replicas.items():
+        node = check(name, "")
+        users = consumers.get(name, [])
+        if not users or any(user.op != "conv" or user.kind == "dw3x3" for user in users):
+            raise ValueError(f"replicas: {name} must feed only pointwise or 3x3 convolutions "
+                             "(they merge the copies)")
+        sources, offsets = replicate_channels(node.cout, copies)
+        for tensor, tensor_offsets in ((name, offsets), *_depthwise_inputs(node, producer, consumers, check)):
+            if tensor in plan:
+                raise ValueError(f"replicas: {tensor} would be replicated twice")
+            plan[tensor] = (sources, tensor_offsets)
+    return plan
+
+
+def _depthwise_inputs(node: Node, producer: dict[str, Node], consumers: dict[str, list[Node]],
+                      check: Callable[[str, str], Node]) -> list[tuple[str, None]]:
+    """The tensors up a chain of depthwise layers from ``node`` that must carry its copies too."""
+    chain = []
+    while node.kind == "dw3x3":
+        name = node.inputs[0]
+        if name == "input" or len(consumers.get(name, [])) != 1:
+            raise ValueError(f"replicas: {node.output} comes from a depthwise layer whose input {name} "
+                             "is also used elsewhere (or is the network input)")
+        node = check(name, f" (the input of depthwise {node.output})")
+        chain.append((name, None))
+    return chain
 
 
 def residual_chains(graph: list[Node]) -> list[list[str]]:
@@ -421,6 +526,7 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
     #   its output, the next block's output, ...) gets the same per-channel scale, so the skip ratio is 1.
     chain_scale = (_residual_chain_scales(graph, maxima, q8, options.range_factors)
                    if options.per_channel_residual else {})
+    plan = _replica_plan(graph, options.replicas)
 
     def channel_max(name: str, channels: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(maxima[name], dtype=np.float64), (channels,))
@@ -472,18 +578,37 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             dtype, out_scale = "int8", max(float(channel_max(node.output, node.cout).max()) * factor, 1e-6) / q8
             lo, hi = -128, 127
         weight, bias = fold_batchnorm(model, node)
+        sources, offsets = plan.get(node.output, (None, None))
+        if src.sources is not None and node.kind != "dw3x3":
+            # a replicated input: each copy gets its share of the channel's weight (the copies sum to n x it)
+            share = 1.0 / np.bincount(src.sources)[src.sources]
+            weight = weight[:, src.sources] * share[None, :, None, None]
+        if sources is not None:
+            weight, bias = weight[sources], bias[sources]
+            out_scale = np.broadcast_to(np.asarray(out_scale, np.float64), (node.cout,))[sources]
+            if offsets is not None:
+                bias = bias + offsets * out_scale  # staggered rounding: round(v / scale + offset)
         effective, w_scale = _effective_weights(node, weight, src.scale.astype(np.float64), out_scale)
+        channel_moments = None
+        if moments is not None and node.output in moments:
+            channel_moments = moments[node.output]
+            if node.kind == "dw3x3" and sources is not None:
+                channel_moments = channel_moments[sources]
+            elif node.kind != "dw3x3" and src.sources is not None:
+                taps = 9 if node.kind == "conv3x3" else 1
+                cin = node.cin
+                index = (np.arange(taps)[:, None] * cin + src.sources[None, :]).reshape(-1)
+                channel_moments = channel_moments[np.ix_(index, index)]
         shape = (-1,) + (1,) * (effective.ndim - 1)
-        if node.kind == "dw3x3" and moments is not None and node.output in moments:
-            weights_q, step_factor = round_depthwise_rescaled(effective / w_scale.reshape(shape),
-                                                              moments[node.output])
+        if node.kind == "dw3x3" and channel_moments is not None:
+            weights_q, step_factor = round_depthwise_rescaled(effective / w_scale.reshape(shape), channel_moments)
             w_scale = w_scale / step_factor
-        elif node.kind != "dw3x3" and moments is not None and node.output in moments:
+        elif node.kind != "dw3x3" and channel_moments is not None:
             # moments are of float inputs; the integer weights multiply inputs in units of their scales
             in_scale = src.scale.astype(np.float64)
             unit = np.tile(in_scale, 9) if node.kind == "conv3x3" else in_scale
-            scaled = moments[node.output] / np.outer(unit, unit)
-            weights_q = round_weights_gptq(effective.reshape(node.cout, -1) / w_scale[:, None],
+            scaled = channel_moments / np.outer(unit, unit)
+            weights_q = round_weights_gptq(effective.reshape(len(effective), -1) / w_scale[:, None],
                                            scaled).reshape(effective.shape)
         else:
             weights_q = np.clip(np.round(effective / w_scale.reshape(shape)), -127, 127).astype(np.int8)
@@ -506,8 +631,10 @@ def quantize_model(model: DepthModel, maxima: dict[str, float], input_hw: tuple[
             skip_mult, skip_shift = quantize_multiplier(ratio[:1], config.mult_bits, config.max_shift)
             cmd.skip, cmd.skip_mult, cmd.skip_shift = node.residual, int(skip_mult[0]), int(skip_shift[0])
         commands.append(cmd)
-        tensors[node.output] = TensorInfo(node.output, node.out_shape, dtype,
-                                          np.broadcast_to(np.asarray(out_scale, np.float32), (node.cout,)).copy())
+        channels = node.cout if sources is None else len(sources)
+        tensors[node.output] = TensorInfo(node.output, node.out_shape[:2] + (channels,), dtype,  # type: ignore[arg-type]
+                                          np.broadcast_to(np.asarray(out_scale, np.float32), (channels,)).copy(),
+                                          sources=sources, offsets=offsets)
     return Program(arith_id=config.arith_id, model=model.spec.name, input_hw=tuple(input_hw),  # type: ignore[arg-type]
                    input_lut=input_lut(input_scales()), tensors=tensors, commands=commands, output="depth",
                    meta=dict(meta or {}))
@@ -653,6 +780,10 @@ def correct_biases(model: DepthModel, program: Program, images: list[np.ndarray]
             pre = bn(pre) if bn is not None else pre
         float_mean = pre.double().mean(dim=(0, 2, 3)).numpy()
         out_info = program.tensors[cmd.output]
+        if out_info.sources is not None:
+            float_mean = float_mean[out_info.sources]
+            if out_info.offsets is not None:  # keep the copies' staggered rounding
+                float_mean = float_mean + out_info.offsets * out_info.scale.astype(np.float64)
         # One accumulator step in float units, as the program itself defines it (the weight step may be
         # any per-channel value the quantiser chose): output scale times the requantisation multiplier.
         w_scale = (out_info.scale.astype(np.float64) * cmd.mult.astype(np.float64)
