@@ -597,3 +597,97 @@ def test_depthwise_step_search_never_worse_than_the_plain_step():
     assert np.all(cost(chosen, factors) <= cost(plain, np.ones(c)) + 1e-9)
     assert np.mean(cost(chosen, factors)) < 0.7 * np.mean(cost(plain, np.ones(c)))  # measured: 0.55
     assert np.any(factors < 1)
+
+
+# ----------------------------------------------------------------- channel replicas
+@pytest.mark.parametrize("copies", [2, 3, 4])
+def test_staggered_copies_sum_to_the_channel_rounded_n_times_finer(copies):
+    """Hermite's identity: copies rounded half up with replicate_channels' offsets sum to round(n v), and each
+    copy's clamp [0, 255] makes the sum's clamp [0, 255 n] exactly."""
+    from pynq_depth.quantize import replicate_channels
+
+    sources, offsets = replicate_channels(3, {1: copies})
+    assert sources.tolist() == [0, 1, 2] + [1] * (copies - 1)
+    assert np.all(offsets[sources != 1] == 0) and np.all(np.abs(offsets) < 0.5)
+    values = np.random.default_rng(copies).uniform(-3.0, 258.0, 200_000)  # in steps, beyond both clamps
+    if copies in (2, 4):  # dyadic: every tie of the finer grid is exact in float64
+        values = np.concatenate([values, np.arange(-2.0, 258.0, 1.0 / (2 * copies))])
+    total = sum(np.clip(np.floor(values + offset + 0.5), 0, 255) for offset in offsets[sources == 1].astype(float))
+    assert_array_equal(total, np.clip(np.floor(copies * values + 0.5), 0, 255 * copies))
+
+
+def test_replicated_channels_resolve_finer_on_the_same_arithmetic(random_model, random_maxima, photos, tmp_path):
+    """f2.dw (block 1's depthwise output) with channel 3 in 2 copies and channel 5 in 4: its input f1 carries
+    identical copies, each copy's integer is the plain program's value rounded with its offset, so the merged
+    channel is within half a fine step (and the offsets' rounding into the bias) of the exact value (the plain one reaches half a coarse step), and the
+    channels carried once are unchanged.  The file keeps the channel map."""
+    from pynq_depth.arith import conv_acc
+    from pynq_depth.program import load_program
+    from pynq_depth.quantize import QuantizeOptions, replicable_tensors
+
+    assert "f2.dw" in replicable_tensors(random_model.graph(HW))
+    copies = {3: 2, 5: 4}
+    plain = quantize_model(random_model, random_maxima, HW)
+    program = quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(replicas={"f2.dw": copies}))
+    assert validate_program(program) is None
+    info, f1 = program.tensors["f2.dw"], program.tensors["f1"]
+    assert info.shape[2] == 32 + 1 + 3 and info.network_channels == 32
+    assert_array_equal(f1.sources, info.sources) and f1.offsets is None
+    emulator = Emulator()
+    ints_plain = emulator.run(plain, photos[0], trace=True)
+    ints = emulator.run(program, photos[0], trace=True)
+    assert_array_equal(ints["f1"], ints_plain["f1"][..., info.sources])
+    dw = next(c for c in plain.conv_commands if c.output == "f2.dw")
+    acc = conv_acc(ints_plain["f1"], dw.weights, dw.bias, dw.kind, dw.stride, dw.pad).astype(np.float64)
+    exact = np.clip(acc * dw.mult * np.exp2(-dw.shift.astype(np.float64)), 0, 255)  # in coarse steps
+    merged = info.to_network(ints["f2.dw"]) / plain.tensors["f2.dw"].scale.astype(np.float64)
+    for channel, n in copies.items():
+        fine_error = np.abs(merged[..., channel] - exact[..., channel]).max()
+        coarse_error = np.abs(ints_plain["f2.dw"][..., channel] - exact[..., channel]).max()
+        # the offsets lie in the int32 bias, which is rounded with them: within one accumulator unit, a small
+        # fraction of a step
+        unit = float(dw.mult[channel] * 2.0 ** -dw.shift[channel])
+        assert unit < 0.02
+        assert fine_error <= 0.5 / n + unit < coarse_error - 0.1, (channel, fine_error, coarse_error)
+    once = [c for c in range(32) if c not in copies]
+    assert_array_equal(ints["f2.dw"][..., once], ints_plain["f2.dw"][..., once])
+    assert_array_equal(info.from_network(exact * plain.tensors["f2.dw"].scale)[..., once],
+                       ints_plain["f2.dw"][..., once])
+    path = tmp_path / "replicated.npz"
+    program.save(path)
+    loaded = load_program(path)
+    assert_array_equal(loaded.tensors["f2.dw"].sources, info.sources)
+    assert_array_equal(loaded.tensors["f2.dw"].offsets, info.offsets)
+    assert_array_equal(emulator.run(loaded, photos[1]), emulator.run(program, photos[1]))
+
+
+def test_replicas_are_refused_where_nothing_can_merge_them(random_model, random_maxima):
+    """A tensor read by a depthwise layer, one in a residual add, the depth, an unknown name, a channel out of
+    range: clear errors.  A damaged channel map in a program is caught by validation."""
+    from pynq_depth.quantize import QuantizeOptions
+
+    residual = next(n.output for n in random_model.graph(HW) if n.op == "conv" and n.residual is not None)
+    for replicas, message in [({"f1": {0: 2}}, "only pointwise"), ({residual: {0: 2}}, "residual"),
+                              ({"depth": {0: 2}}, "not a convolution"), ({"nope": {0: 2}}, "not a convolution"),
+                              ({"f2.dw": {32: 2}}, "outside")]:
+        with pytest.raises(ValueError, match=message):
+            quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(replicas=replicas))
+    program = quantize_model(random_model, random_maxima, HW, options=QuantizeOptions(replicas={"f2.dw": {1: 2}}))
+    broken = copy.deepcopy(program)
+    broken.tensors["f2.dw"].offsets[1] = 0.5
+    assert "offsets" in validate_program(broken)
+    broken = copy.deepcopy(program)
+    broken.tensors["f1"].sources = None
+    assert "same channels" in validate_program(broken)
+
+
+def test_choose_replicas_picks_the_coarse_channel(random_model, random_maxima, photos):
+    """A channel of a replicable tensor whose step was made 64x coarser is the first one chosen."""
+    from pynq_depth.quantize import choose_replicas
+
+    program = quantize_model(random_model, random_maxima, HW)
+    program.tensors["f2.dw"].scale[6] *= 64.0
+    replicas = choose_replicas(random_model, program, photos[:2], channels=2, copies=3)
+    assert list(replicas) == ["f2.dw"] and list(replicas["f2.dw"].items())[0] == (6, 3)
+    assert len(replicas["f2.dw"]) == 2
+    assert choose_replicas(random_model, program, photos[:2], channels=0) == {}

@@ -242,10 +242,12 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CliError("quantize needs torch: pip install 'pynq-depth[torch]'") from None
     if args.relu6_spread is not None and not 0.0 <= args.relu6_spread <= 1.0:
         raise CliError(f"--relu6-spread {args.relu6_spread}: must be between 0 and 1")
+    if args.copies is not None and args.copies < 2:
+        raise CliError(f"--copies {args.copies}: must be at least 2")
     from .calibration import calibration_images
     from .model import CheckpointError, load_checkpoint
-    from .quantize import (QuantizeOptions, calibrate, correct_biases, depthwise_moments, input_moments,
-                           quantize_model, search_ranges)
+    from .quantize import (REPLICA_CHANNELS, REPLICA_COPIES, QuantizeOptions, calibrate, choose_replicas,
+                           correct_biases, depthwise_moments, input_moments, quantize_model, search_ranges)
 
     try:
         model, extra = load_checkpoint(args.checkpoint, spec=args.config)
@@ -277,6 +279,17 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         progress.close()
         print(f"range search: {len(factors)} tensors clipped below their calibrated maximum", file=sys.stderr)
         options = QuantizeOptions(relu6_spread=options.relu6_spread, range_factors=factors)
+    replicate = REPLICA_CHANNELS if args.replicate is None else args.replicate
+    if replicate:
+        copies = REPLICA_COPIES if args.copies is None else args.copies
+        print(f"ranking channels for replication on {len(images)} images", file=sys.stderr)
+        plain = quantize_model(model, maxima, size, config=args.hw, options=options)
+        replicas = choose_replicas(model, plain, images, channels=replicate, copies=copies)
+        for tensor, picks in replicas.items():
+            print(f"replicating {tensor} channels {', '.join(map(str, sorted(picks)))} into {copies} copies each",
+                  file=sys.stderr)
+        options = QuantizeOptions(relu6_spread=options.relu6_spread, range_factors=options.range_factors,
+                                  replicas=replicas)
     moments = {}
     if args.adaptive_rounding:
         moments.update(depthwise_moments(model, images))
@@ -287,6 +300,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                                                                          else "nearest")
     program.meta["range_factors"] = {name: float(f) for name, f in options.range_factors.items()}
     program.meta["relu6_spread"] = options.relu6_spread
+    program.meta["replicas"] = {tensor: {str(c): n for c, n in sorted(picks.items())}
+                                for tensor, picks in options.replicas.items()}
     if args.bias_correction:
         subset = images[: args.bias_correction]
         print(f"bias correction on {len(subset)} of the calibration images", file=sys.stderr)
@@ -573,6 +588,13 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--range-search", action="store_true",
                        help="clip each tensor's range where that keeps the depth closest to float on the "
                             "calibration images (slow; measured: no better on the packaged photos)")
+    quant.add_argument("--replicate", type=_non_negative, metavar="N",
+                       help="carry the N channels whose rounding hurts the depth most (ranked on the calibration "
+                            "images) in several copies with staggered rounding, which resolves them finer on the "
+                            "same hardware for a few extra channels (default: the quantiser's, chosen by "
+                            "cross-validation, docs/results.md; 0 = off)")
+    quant.add_argument("--copies", type=int, metavar="C",
+                       help="copies of each replicated channel, >= 2 (default: the quantiser's)")
     quant.add_argument("--report", type=_non_negative, nargs="?", const=8, default=0, metavar="N",
                        help="print each layer's signal-to-quantisation-noise ratio on N calibration images "
                             "(default 8) and the layers that limit accuracy")

@@ -22,6 +22,7 @@ Needs torch (host tooling).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,7 +137,8 @@ class TensorSensitivity:
 
 
 def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarray], top_tensors: int = 2,
-                      top_channels: int = 5) -> list[TensorSensitivity]:
+                      top_channels: int = 5, candidates: Iterable[str] | None = None,
+                      rank_by: str = "max") -> list[TensorSensitivity]:
     """Depth error caused by each tensor's activation rounding alone, worst first.
 
     The float model runs with exactly one tensor rounded and clamped to ``program``'s grid
@@ -156,6 +158,10 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
         Images at ``program.input_hw``.
     top_tensors, top_channels : int
         How many of the worst tensors get a per-channel breakdown, and how many channels it lists.
+    candidates : iterable of str, optional
+        Only these tensors (default: the input and every convolution's output).
+    rank_by : {"max", "mean"}
+        Worst by the largest AbsRel over the images (one bad photo counts) or by the mean.
 
     Returns
     -------
@@ -180,13 +186,19 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
             depth = prediction_to_metres(model(x, known=known)[:, 0].numpy())
         return np.mean(np.abs(depth - reference) / reference, axis=(1, 2))
 
+    if rank_by not in ("max", "mean"):
+        raise ValueError(f"rank_by must be 'max' or 'mean', not {rank_by!r}")
+    worst = np.max if rank_by == "max" else np.mean
     rounded = ["input"] + [cmd.output for cmd in program.conv_commands]
+    if candidates is not None:
+        wanted = set(candidates)
+        rounded = [name for name in rounded if name in wanted]
     rows = []
     try:
         for name in rounded:
             model.set_fake_quant(program, tensors=[name], weights=False)
             rows.append(TensorSensitivity(name, abs_rel(name)))
-        rows.sort(key=lambda row: -float(row.abs_rel.max()))
+        rows.sort(key=lambda row: -float(worst(row.abs_rel)))
         for i, row in enumerate(rows[:top_tensors]):
             count = program.tensors[row.tensor].network_channels
             per_channel = []
@@ -195,7 +207,7 @@ def depth_sensitivity(model: DepthModel, program: Program, images: list[np.ndarr
                 mask[channel] = True
                 model.set_fake_quant(program, tensors=[row.tensor], channels={row.tensor: mask}, weights=False)
                 per_channel.append((channel, abs_rel(row.tensor)))
-            per_channel.sort(key=lambda item: -float(item[1].max()))
+            per_channel.sort(key=lambda item: -float(worst(item[1])))
             rows[i] = TensorSensitivity(row.tensor, row.abs_rel, tuple(per_channel[:top_channels]))
     finally:
         model.set_fake_quant(None)

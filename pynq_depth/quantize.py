@@ -430,6 +430,68 @@ def _replica_plan(graph: list[Node], replicas: dict[str, dict[int, int]]
     return plan
 
 
+def replicable_tensors(graph: list[Node]) -> list[str]:
+    """The tensors :class:`QuantizeOptions` ``replicas`` may name (see :func:`replicate_channels`), in graph order."""
+    names = []
+    for node in graph:
+        if node.op == "conv":
+            try:
+                _replica_plan(graph, {node.output: {}})
+            except ValueError:
+                continue
+            names.append(node.output)
+    return names
+
+
+#: Channels :func:`choose_replicas` replicates by default, and into how many copies each: chosen by 2-fold
+#: cross-validation inside the calibration part of the packaged photos (scripts/cross_validate_quantizer.py,
+#: docs/results.md).
+REPLICA_CHANNELS = 8
+REPLICA_COPIES = 2
+
+
+def choose_replicas(model: DepthModel, program: Program, images: list[np.ndarray],
+                    channels: int = REPLICA_CHANNELS, copies: int = REPLICA_COPIES) -> dict[str, dict[int, int]]:
+    """The channels whose rounding hurts the depth most, for :class:`QuantizeOptions` ``replicas``.
+
+    Of the tensors that can be replicated (:func:`replicable_tensors`), the one whose rounding alone
+    gives the largest mean depth error on ``images`` (:func:`pynq_depth.quant_report.depth_sensitivity`),
+    then its ``channels`` worst channels, each rounded alone, get ``copies`` copies.  Each extra copy
+    costs one output channel of the producing layer (and of the depthwise layers between) and one input
+    channel of the consumers.
+
+    Parameters
+    ----------
+    model : DepthModel
+        The float model.
+    program : Program
+        Its integer program without replicas (the grids whose rounding is judged).
+    images : list of uint8 (H, W, 3)
+        Calibration images at ``program.input_hw`` (never the images that judge the result).
+    channels, copies : int
+        How many channels, and copies of each (>= 2); ``channels=0`` replicates nothing.
+
+    Returns
+    -------
+    dict of str to dict of int to int
+        Tensor to {channel: copies}; empty when nothing is replicated.
+    """
+    from .quant_report import depth_sensitivity
+
+    if channels <= 0:
+        return {}
+    if copies < 2:
+        raise ValueError(f"copies must be at least 2, not {copies}")
+    if any(info.sources is not None for info in program.tensors.values()):
+        raise ValueError("choose_replicas needs the program without replicas")
+    candidates = replicable_tensors(model.graph(tuple(program.input_hw)))
+    if not candidates:
+        return {}
+    rows = depth_sensitivity(model, program, images, top_tensors=1, top_channels=channels,
+                             candidates=candidates, rank_by="mean")
+    return {rows[0].tensor: {int(channel): int(copies) for channel, _ in rows[0].channels}}
+
+
 def _depthwise_inputs(node: Node, producer: dict[str, Node], consumers: dict[str, list[Node]],
                       check: Callable[[str, str], Node]) -> list[tuple[str, None]]:
     """The tensors up a chain of depthwise layers from ``node`` that must carry its copies too."""
