@@ -745,12 +745,27 @@ def test_quantize_cli_produces_loadable_weights(capsys, tmp_path, tiny_checkpoin
     assert program.input_hw == (64, 96) and program.model == "z2-mnv2"
     assert program.meta["num_calibration"] == 3
     assert no_temp_files(tmp_path)
+    quantize_err = err
     png = tmp_path / "d.png"
     rc, _, err = run_cli(capsys, "run", example_jpg, "-o", png, "--weights", out, "--backend", "emulator", "--npy")
     assert rc == 0, err
     assert np.load(png.with_suffix(".npy")).shape == (64, 96)  # the 16x24 map upsampled to the input
     assert program.meta["weight_rounding"] == "adaptive"
     assert set(program.meta["range_factors"]) <= set(program.tensors)
+    from pynq_depth.quantize import REPLICA_CHANNELS, REPLICA_COPIES
+
+    # by default the worst channels are replicated, and the weights file says which
+    ((tensor, picks),) = program.meta["replicas"].items()
+    assert len(picks) == REPLICA_CHANNELS and set(picks.values()) == {REPLICA_COPIES}
+    assert program.tensors[tensor].sources is not None and "replicating " + tensor in quantize_err
+    assert program.tensors[tensor].shape[2] == program.tensors[tensor].network_channels + REPLICA_CHANNELS * (
+        REPLICA_COPIES - 1)
+    rc, _, err = run_cli(capsys, "quantize", tiny_checkpoint, "-o", out, "--calib", calib, "--num-calib", "3",
+                         "--size", "64x96", "--replicate", "0")
+    assert rc == 0, err
+    assert load_program(out).meta["replicas"] == {} and "replicating" not in err
+    rc, _, err = run_cli(capsys, "quantize", tiny_checkpoint, "-o", tmp_path / "bad.npz", "--copies", "1")
+    assert rc == 2 and "--copies 1" in err and not (tmp_path / "bad.npz").exists()
 
 
 def test_quantize_cli_report_names_the_limiting_layers(capsys, tmp_path, tiny_checkpoint):

@@ -107,7 +107,25 @@ def test_layer_totals_and_bottleneck_arithmetic():
         if layer.calls:
             assert layer.accel_s >= max(layer.compute_s, layer.dma_s) * 0.999 or layer.accel_s >= layer.dma_s
     assert report.fps == pytest.approx(1 / sum(layer.total_s for layer in report.layers))
-    assert report.total("macs") == sum(n.macs for n in [l_.node for l_ in perf.network_layers(None, (32, 32))])
+    from pynq_depth.perf.network import packaged_program
+
+    packaged = packaged_program("z2-mnv2")
+    layers = perf.network_layers(None, (32, 32), packaged)
+    assert report.total("macs") == sum(layer.node.macs for layer in layers)
+    # the packaged program's replicated channels are work the network itself does not have
+    plain = perf.model(Z2, size=(32, 32), measure_cpu=False, program=None)
+    extra = {name: info.shape[2] - info.network_channels for name, info in packaged.tensors.items()}
+    expected = 0
+    for layer in layers:
+        node = layer.node
+        if node.op == "conv":
+            h, w, cout = node.out_shape
+            taps = node.ksize ** 2
+            grown_in = extra.get(node.inputs[0], 0) if node.kind != "dw3x3" else 0
+            grown_out = extra.get(node.output, 0)
+            expected += h * w * taps * (grown_out * (1 if node.kind == "dw3x3" else node.cin - grown_in)
+                                        + grown_in * (cout - grown_out) + grown_in * grown_out)
+    assert sum(extra.values()) > 0 and report.total("macs") - plain.total("macs") == expected > 0
 
 
 def test_csim_beats_equal_model_bytes():
@@ -150,7 +168,7 @@ def test_csim_beats_equal_model_bytes():
         pytest.skip(str(exc))
     rgb = rng.integers(0, 256, size=(hw[0], hw[1], 3)).astype(np.uint8)
     backend.run(program, rgb)
-    report = perf.model(Z2, size=hw, measure_cpu=False)
+    report = perf.model(Z2, size=hw, measure_cpu=False, program=program)
     convs = [layer for layer in report.layers if layer.calls]
     resizes = [c for c in program.commands if getattr(c, "op", None) == "resize"]
     assert len(convs) == len(backend.beats) == len(program.conv_commands) + len(resizes)

@@ -564,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     quant = sub.add_parser("quantize", help="float checkpoint -> int8 weights file", description=(
         "Post-training quantisation: fold batch norm, per-output-channel int8 weights, int32 bias, per-channel "
         "activation scales calibrated on images (shared along residual chains), adaptive depthwise rounding, "
-        "bias correction, integer requantisation constants. --report prints each layer's "
+        "the channels whose rounding hurts the depth most carried in copies with staggered rounding (finer "
+        "on the same hardware), bias correction, integer requantisation constants. --report prints each layer's "
         "signal-to-quantisation-noise ratio and the layers that limit accuracy."))
     quant.add_argument("checkpoint", help="float checkpoint (.pt) from pynq-depth train or the public port")
     quant.add_argument("-o", "--output", required=True, metavar="WEIGHTS", help="weights file to write (.npz)")

@@ -171,7 +171,8 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
     program : Program, None or "packaged"
         Quantised network whose clamp bounds, residual multipliers and tensor types fix the
         register values (hence how many registers change between calls, see
-        :func:`register_writes`); ``"packaged"``: the packaged program when it is this network.
+        :func:`register_writes`) and whose channel counts (replicated channels included) fix the
+        work; ``"packaged"``: the packaged program when it is this network.
     """
     board = get_board(board) if isinstance(board, str) else board
     config = config or default_config()
@@ -185,10 +186,10 @@ def model(board: Board | str, config: HwConfig | None = None, model_name: str | 
     write_us = d["mmio_write"] * variant.call_overhead_scale
     side_us = (d["dma_start"] + d["dma_wait"]) * SIDE_TRANSFERS_PER_SIDE_CALL * variant.call_overhead_scale
     layers = []
-    specs = network_layers(spec.name, hw)  # type: ignore[arg-type]
-    fused = fused_concat_layers(specs, cfg)
     if isinstance(program, str) and program == "packaged":
         program = packaged_program(spec.name)
+    specs = network_layers(spec.name, hw, program)  # type: ignore[arg-type]
+    fused = fused_concat_layers(specs, cfg)
     writes = register_writes(specs, cfg, fused, program)
     for layer in specs:
         # a concat left unmade (fused) and its reader, which gets the parts (second on the side DMA)

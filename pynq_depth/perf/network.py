@@ -54,13 +54,26 @@ def dummy_command(node: Node) -> ConvCmd:
                    skip_shift=15)
 
 
-def network_layers(model: str | None = None, size: tuple[int, int] | None = None) -> list[LayerSpec]:
-    """The network's nodes with input shapes and output dtypes (as the quantiser assigns them)."""
+def network_layers(model: str | None = None, size: tuple[int, int] | None = None,
+                   program: Any = None) -> list[LayerSpec]:
+    """The network's nodes with input shapes and output dtypes (as the quantiser assigns them).
+
+    With ``program`` (a quantised :class:`~pynq_depth.program.Program` of this network, any input
+    size), every tensor has the program's channel count, which exceeds the network's where the
+    quantiser replicated channels (:func:`pynq_depth.quantize.replicate_channels`).
+    """
+    from dataclasses import replace
+
     spec = get_spec(model)
     hw = tuple(size or spec.input_hw)
     shapes: dict[str, tuple[int, int, int]] = {"input": (hw[0], hw[1], 3)}
+    channels = {name: info.shape[2] for name, info in program.tensors.items()} if program is not None else {}
     layers = []
     for node in build_graph(spec, hw):  # type: ignore[arg-type]
+        if node.op == "conv" and node.output in channels:
+            h, w, _ = node.out_shape
+            node = replace(node, out_shape=(h, w, channels[node.output]),
+                           cin=channels.get(node.inputs[0], node.cin))
         ins = tuple(shapes[name] for name in node.inputs)
         shapes[node.output] = node.out_shape
         if node.op == "conv":
