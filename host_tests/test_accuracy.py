@@ -56,35 +56,13 @@ def per_photo(estimators) -> dict[str, dict[str, float]]:
     return errors
 
 
-#: Test photos on which the shipped pair is known to miss the bound, with the reason (none since the quantiser
-#: replicates the channels that limited the portrait): strict, so the day a listed photo passes, its mark must go.
-KNOWN_MISSES: dict[str, str] = {}
-
-
-def _judged(name: str):
-    """A test photo, marked as an expected (strict) assertion failure if it is a known miss."""
-    if name not in KNOWN_MISSES:
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_MISSES[name]))
-
-
-@pytest.mark.parametrize("name", [_judged(n) for n in TEST_NAMES])
+@pytest.mark.parametrize("name", TEST_NAMES)
 def test_int8_depth_close_to_float_on_each_real_photo(per_photo, name):
     errors = per_photo[name]
     report = f"{name}: delta1={errors['delta1']:.4f} abs_rel={errors['abs_rel']:.4f} rmse={errors['rmse']:.4f} m"
     print(report)
     assert errors["delta1"] >= DELTA1_MIN, report
     assert errors["abs_rel"] <= ABS_REL_MAX, report
-
-
-#: A known miss may not get worse than this (the per-photo bound before issue 13).
-KNOWN_MISS_ABS_REL_MAX = 0.04
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_MISSES))
-def test_known_misses_stay_bounded(per_photo, name):
-    errors = per_photo[name]
-    assert errors["delta1"] >= DELTA1_MIN and errors["abs_rel"] <= KNOWN_MISS_ABS_REL_MAX, errors
 
 
 def test_emulator_is_deterministic(estimators):
